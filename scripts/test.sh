@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs and run it. Works on a fresh machine with only
+# Python >= 3.11, pip and root. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Reference clients from Debian: aria2 (peer), mktorrent (torrent maker), iproute2 (namespaces).
+need=()
+command -v aria2c >/dev/null || need+=(aria2)
+command -v mktorrent >/dev/null || need+=(mktorrent)
+if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# The package and its test dependencies (libtorrent from PyPI is the reference implementation).
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+# In CI a missing reference tool is a failure, never a skip (tests/conftest.py enforces it).
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

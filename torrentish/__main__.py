@@ -1,0 +1,3 @@
+from torrentish.cli import main
+
+main()
