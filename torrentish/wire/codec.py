@@ -1,0 +1,425 @@
+"""The peer wire protocol as a sans-I/O codec: bytes in, messages out; messages in, bytes out.
+
+``PeerCodec`` is shaped like h11's connection: ``receive_data(data)`` buffers bytes from the peer,
+``events()`` returns every message complete so far (``[]`` means "need more data"). The first thing
+a peer sends is the 68-byte handshake, then length-prefixed messages. Anything that breaks BEP 3,
+5, 6 or 10 raises ``ProtocolError`` with a one-line reason, and the codec stays dead afterwards.
+
+Limits keep memory bounded against a hostile peer: a length prefix longer than any message we
+accept is rejected as soon as its 4 bytes arrive, and a prefix that is wrong for its message id as
+soon as the id byte arrives - never after buffering the body. Per message id:
+
+- fixed-size messages must have exactly their size (HAVE is 5 bytes, REQUEST 13, ...);
+- PIECE carries 1..16 KiB; REQUEST, CANCEL and REJECT ask for 1..16 KiB;
+- BITFIELD is exactly ceil(num_pieces / 8) bytes with zero spare bits once the torrent's geometry
+  is known, and at most ``MAX_BITFIELD_BEFORE_GEOMETRY`` bytes before (a magnet without metadata);
+- EXTENDED carries at most ``max_extended`` bytes; unknown ids are skipped (BEP 3 says ignore them)
+  but bounded like a PIECE;
+- BITFIELD, HAVE ALL and HAVE NONE only as the peer's first message (keep-alive, EXTENDED and PORT
+  may come before it: libtorrent, aria2 and Transmission send their extended handshake first);
+- Fast-extension messages only when both handshakes set the Fast bit.
+
+Once ``set_geometry`` is called, piece indices and block spans are checked against the torrent.
+Messages that arrived before it (a magnet link, or the same chunk as the handshake on an incoming
+connection) are checked then: ``set_geometry`` raises ``ProtocolError`` if an earlier bitfield or
+piece index does not fit. Block spans of earlier REQUEST/PIECE messages are only length-checked;
+the engine has no data and no outstanding requests before it knows the geometry.
+
+Speed matters: this is the hot path of a pure-Python client. A 1 MiB read holds dozens of PIECE
+messages; they are parsed with ``struct.unpack_from`` at an offset into one buffer, each block is
+copied once into its own ``bytes``, and the buffer is compacted once per ``events()`` call (only
+the partial tail is moved). A chunk arriving into an empty buffer is used in place, not copied.
+"""
+
+from __future__ import annotations
+
+from struct import Struct
+
+from torrentish.errors import ProtocolError
+from torrentish.wire import messages as m
+
+__all__ = [
+    "PeerCodec", "BLOCK_SIZE_LIMIT", "MAX_EXTENDED", "MAX_BITFIELD_BEFORE_GEOMETRY", "encode",
+    "encode_handshake", "encode_keepalive", "encode_have", "encode_request", "encode_piece_header",
+]  # fmt: skip
+
+BLOCK_SIZE_LIMIT = 16384  # BEP 3: "close connections which request an amount greater than that"
+MAX_EXTENDED = 1024 * 1024  # default cap on an EXTENDED message (ut_metadata pieces are 16 KiB)
+# Covers 2M pieces: more than any info dict TORRENT_LIMITS admits (32 MiB / 20 bytes per hash).
+MAX_BITFIELD_BEFORE_GEOMETRY = 256 * 1024
+_PIECE_MAX = 9 + BLOCK_SIZE_LIMIT  # id + index + begin + block
+
+_U32 = Struct(">I")
+_U32_U8 = Struct(">IB")
+_TWO_U32 = Struct(">II")
+_THREE_U32 = Struct(">III")
+_U16 = Struct(">H")
+_INDEX_MSG = Struct(">IBI")
+_SPAN_MSG = Struct(">IBIII")
+_PIECE_HEADER = Struct(">IBII")
+_PORT_MSG = Struct(">IBH")
+_EXTENDED_HEADER = Struct(">IBB")
+
+_NAMES = {
+    m.CHOKE_ID: "CHOKE", m.UNCHOKE_ID: "UNCHOKE", m.INTERESTED_ID: "INTERESTED",
+    m.NOT_INTERESTED_ID: "NOT INTERESTED", m.HAVE_ID: "HAVE", m.BITFIELD_ID: "BITFIELD",
+    m.REQUEST_ID: "REQUEST", m.PIECE_ID: "PIECE", m.CANCEL_ID: "CANCEL", m.PORT_ID: "PORT",
+    m.SUGGEST_ID: "SUGGEST", m.HAVE_ALL_ID: "HAVE ALL", m.HAVE_NONE_ID: "HAVE NONE",
+    m.REJECT_ID: "REJECT", m.ALLOWED_FAST_ID: "ALLOWED FAST", m.EXTENDED_ID: "EXTENDED",
+}  # fmt: skip
+# Length prefix (id byte included) of every fixed-size message.
+_EXACT_LENGTH = {
+    m.CHOKE_ID: 1, m.UNCHOKE_ID: 1, m.INTERESTED_ID: 1, m.NOT_INTERESTED_ID: 1, m.HAVE_ID: 5,
+    m.REQUEST_ID: 13, m.CANCEL_ID: 13, m.PORT_ID: 3, m.SUGGEST_ID: 5, m.HAVE_ALL_ID: 1,
+    m.HAVE_NONE_ID: 1, m.REJECT_ID: 13, m.ALLOWED_FAST_ID: 5,
+}  # fmt: skip
+_NO_PAYLOAD = {
+    m.CHOKE_ID: m.CHOKE, m.UNCHOKE_ID: m.UNCHOKE, m.INTERESTED_ID: m.INTERESTED,
+    m.NOT_INTERESTED_ID: m.NOT_INTERESTED, m.HAVE_ALL_ID: m.HAVE_ALL, m.HAVE_NONE_ID: m.HAVE_NONE,
+}  # fmt: skip
+_AVAILABILITY_IDS = frozenset({m.BITFIELD_ID, m.HAVE_ALL_ID, m.HAVE_NONE_ID})
+# Messages that may precede the availability message without closing its window.
+_BEFORE_AVAILABILITY_IDS = frozenset({m.PORT_ID, m.EXTENDED_ID})
+
+
+class PeerCodec:
+    """Parses what one peer sends: its handshake, then its messages (receive side only).
+
+    ``reserved`` is the 8 reserved bytes of *our* handshake; with the peer's, they decide which
+    extensions are in force (``fast``, ``extensions``). ``max_extended`` caps EXTENDED messages.
+    """
+
+    def __init__(self, reserved: bytes, *, max_extended: int = MAX_EXTENDED) -> None:
+        if len(reserved) != 8:
+            raise ValueError("reserved must be 8 bytes")
+        if max_extended < 2:
+            raise ValueError("max_extended must be at least 2")
+        # Our side of the negotiation; only its reserved-bit properties are used.
+        self._ours = m.Handshake(bytes(reserved), bytes(20), bytes(20))
+        self._max_extended = max_extended
+        self._buf: bytes | bytearray = b""
+        self._pos = 0  # bytes of _buf already parsed
+        self._error: ProtocolError | None = None
+        self._handshake: m.Handshake | None = None
+        self._fast = False
+        self._extensions = False
+        self._availability_open = True  # BITFIELD / HAVE ALL / HAVE NONE still allowed
+        # Geometry; _num_pieces < 0 until set_geometry.
+        self._num_pieces = -1
+        self._piece_length = 0
+        self._last_index = -1
+        self._last_size = 0
+        self._bitfield_length = MAX_BITFIELD_BEFORE_GEOMETRY + 1  # length prefix bound
+        self._max_length = max(_PIECE_MAX, self._bitfield_length, max_extended)
+        # What arrived before the geometry, to be checked once it is known.
+        self._early_bitfield: bytes | None = None
+        self._early_max_index = -1
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def handshake(self) -> m.Handshake | None:
+        """The peer's handshake, once received."""
+        return self._handshake
+
+    @property
+    def fast(self) -> bool:
+        """Both sides set the Fast extension bit (BEP 6)."""
+        return self._fast
+
+    @property
+    def extensions(self) -> bool:
+        """Both sides set the extension protocol bit (BEP 10)."""
+        return self._extensions
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as messages (part of a message)."""
+        return len(self._buf) - self._pos
+
+    def set_geometry(self, num_pieces: int, piece_length: int, total_length: int) -> None:
+        """Check indices and spans from now on; raises ProtocolError if earlier messages don't fit."""
+        if piece_length <= 0 or total_length < 0 or num_pieces != -(-total_length // piece_length):
+            raise ValueError("inconsistent geometry")
+        if self._num_pieces >= 0:
+            if (num_pieces, piece_length) != (self._num_pieces, self._piece_length):
+                raise ValueError("geometry already set to something else")
+            return
+        self._num_pieces = num_pieces
+        self._piece_length = piece_length
+        self._last_index = num_pieces - 1
+        self._last_size = total_length - piece_length * (num_pieces - 1) if num_pieces else 0
+        self._bitfield_length = (num_pieces + 7) // 8 + 1
+        self._max_length = max(_PIECE_MAX, self._bitfield_length, self._max_extended)
+        early_bitfield, self._early_bitfield = self._early_bitfield, None
+        try:
+            if self._early_max_index >= num_pieces:
+                raise ProtocolError(f"piece index {self._early_max_index} out of range")
+            if early_bitfield is not None:
+                if len(early_bitfield) + 1 != self._bitfield_length:
+                    raise ProtocolError(f"BITFIELD is {len(early_bitfield)} bytes, wrong size")
+                self._check_spare_bits(early_bitfield)
+        except ProtocolError as error:
+            self._die(error)
+            raise
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer bytes from the peer. Call ``events()`` after each chunk to keep memory bounded."""
+        if self._error is not None:
+            raise self._error
+        if not data:
+            return
+        if self._pos == len(self._buf) and type(data) is bytes:
+            self._buf, self._pos = data, 0  # the common case: use the chunk as it is
+            return
+        if type(self._buf) is not bytearray:
+            self._buf = bytearray(memoryview(self._buf)[self._pos :])
+            self._pos = 0
+        self._buf += data
+
+    def events(self) -> list[m.Message]:
+        """Every message complete so far, in order; ``[]`` means more data is needed."""
+        if self._error is not None:
+            raise self._error
+        out: list[m.Message] = []
+        try:
+            if self._handshake is None and not self._parse_handshake(out):
+                return out
+            self._parse_messages(out)
+        except ProtocolError as error:
+            self._die(error)
+            raise
+        buf = self._buf
+        if self._pos == len(buf):
+            self._buf, self._pos = b"", 0
+        elif self._pos and type(buf) is bytearray:
+            del buf[: self._pos]  # compaction: moves only the partial message left over
+            self._pos = 0
+        return out
+
+    def _die(self, error: ProtocolError) -> None:
+        self._error = error
+        self._buf, self._pos = b"", 0
+        self._early_bitfield = None
+
+    def _parse_handshake(self, out: list[m.Message]) -> bool:
+        buf, pos = self._buf, self._pos
+        have = len(buf) - pos
+        prefix = bytes(buf[pos : pos + min(have, len(m.PROTOCOL))])
+        if prefix != m.PROTOCOL[: len(prefix)]:
+            raise ProtocolError("not a BitTorrent handshake")
+        if have < m.HANDSHAKE_LENGTH:
+            return False
+        reserved = bytes(buf[pos + 20 : pos + 28])
+        info_hash = bytes(buf[pos + 28 : pos + 48])
+        peer_id = bytes(buf[pos + 48 : pos + 68])
+        self._pos = pos + m.HANDSHAKE_LENGTH
+        handshake = m.Handshake(reserved, info_hash, peer_id)
+        self._handshake = handshake
+        self._fast = handshake.supports_fast and self._ours.supports_fast
+        self._extensions = handshake.supports_extensions and self._ours.supports_extensions
+        out.append(handshake)
+        return True
+
+    def _parse_messages(self, out: list[m.Message]) -> None:
+        buf = self._buf
+        end = len(buf)
+        pos = self._pos
+        view = memoryview(buf)
+        unpack_length = _U32.unpack_from
+        unpack_two = _TWO_U32.unpack_from
+        max_length = self._max_length
+        num_pieces = self._num_pieces
+        piece_length, last_index, last_size = self._piece_length, self._last_index, self._last_size
+        Piece = m.Piece
+        append = out.append
+        try:
+            while end - pos >= 4:
+                length = unpack_length(buf, pos)[0]
+                if length == 0:
+                    append(m.KEEP_ALIVE)
+                    pos += 4
+                    continue
+                if length > max_length:
+                    raise ProtocolError(f"message length {length} exceeds the limit {max_length}")
+                if end - pos < 5:
+                    break
+                msg_id = buf[pos + 4]
+                if msg_id == 7 and 9 < length <= _PIECE_MAX:  # PIECE: the hot path, inlined
+                    if end - pos - 4 < length:
+                        break
+                    index, begin = unpack_two(buf, pos + 5)
+                    start = pos + 13
+                    pos += 4 + length
+                    if num_pieces >= 0:
+                        size = last_size if index == last_index else piece_length
+                        if index >= num_pieces or begin + length - 9 > size:
+                            self._check_span("PIECE", index, begin, length - 9)
+                    elif index > self._early_max_index:
+                        self._early_max_index = index
+                    self._availability_open = False
+                    append(Piece(index, begin, bytes(view[start:pos])))
+                    continue
+                self._check_header(msg_id, length)
+                if end - pos - 4 < length:
+                    break
+                message = self._decode(msg_id, buf, view, pos + 5, pos + 4 + length)
+                pos += 4 + length
+                if message is not None:
+                    append(message)
+        finally:
+            view.release()
+            self._pos = pos
+
+    def _check_header(self, msg_id: int, length: int) -> None:
+        """Everything that can be judged from the length prefix and id, before the body arrives."""
+        name = _NAMES.get(msg_id)
+        exact = _EXACT_LENGTH.get(msg_id)
+        if exact is not None and length != exact:
+            raise ProtocolError(f"{name} message has length {length}, expected {exact}")
+        if msg_id == m.PIECE_ID:
+            raise ProtocolError(f"PIECE message has length {length}, expected 10..{_PIECE_MAX}")
+        if msg_id == m.BITFIELD_ID:
+            if self._num_pieces >= 0 and length != self._bitfield_length:
+                raise ProtocolError(
+                    f"BITFIELD is {length - 1} bytes, expected {self._bitfield_length - 1} "
+                    f"for {self._num_pieces} pieces"
+                )
+            if length > self._bitfield_length:
+                raise ProtocolError(f"BITFIELD of {length - 1} bytes is too large")
+        elif msg_id == m.EXTENDED_ID:
+            if not 2 <= length <= self._max_extended:
+                raise ProtocolError(f"EXTENDED message has length {length}, limit {self._max_extended}")
+        elif name is None and length > _PIECE_MAX:
+            raise ProtocolError(f"unknown message {msg_id} has length {length}, limit {_PIECE_MAX}")
+        if msg_id in m.FAST_IDS and not self._fast:
+            raise ProtocolError(f"{name} message but the Fast extension was not negotiated")
+        if msg_id in _AVAILABILITY_IDS and not self._availability_open:
+            raise ProtocolError(f"{name} message is only allowed as the first message")
+
+    def _decode(self, msg_id: int, buf, view: memoryview, start: int, end: int) -> m.Message | None:
+        """The message whose payload is ``buf[start:end]``; its header was checked already."""
+        if msg_id == m.EXTENDED_ID:
+            return m.Extended(buf[start], bytes(view[start + 1 : end]))
+        if msg_id == m.PORT_ID:
+            return m.Port(_U16.unpack_from(buf, start)[0])
+        if msg_id not in _NAMES:
+            return None  # unknown: skipped, and it does not close the availability window
+        self._availability_open = False
+        fixed = _NO_PAYLOAD.get(msg_id)
+        if fixed is not None:
+            return fixed
+        if msg_id == m.BITFIELD_ID:
+            data = bytes(view[start:end])
+            if self._num_pieces >= 0:
+                self._check_spare_bits(data)
+            else:
+                self._early_bitfield = data
+            return m.BitfieldMsg(data)
+        if msg_id in (m.REQUEST_ID, m.CANCEL_ID, m.REJECT_ID):
+            index, begin, length = _THREE_U32.unpack_from(buf, start)
+            self._check_span(_NAMES[msg_id], index, begin, length)
+            cls = m.Request if msg_id == m.REQUEST_ID else m.Cancel if msg_id == m.CANCEL_ID else m.Reject
+            return cls(index, begin, length)
+        index = _U32.unpack_from(buf, start)[0]  # HAVE, SUGGEST, ALLOWED FAST
+        self._check_index(_NAMES[msg_id], index)
+        cls = m.Have if msg_id == m.HAVE_ID else m.Suggest if msg_id == m.SUGGEST_ID else m.AllowedFast
+        return cls(index)
+
+    def _check_index(self, name: str, index: int) -> None:
+        if self._num_pieces < 0:
+            self._early_max_index = max(self._early_max_index, index)
+        elif index >= self._num_pieces:
+            raise ProtocolError(f"{name} for piece {index}, but the torrent has {self._num_pieces}")
+
+    def _check_span(self, name: str, index: int, begin: int, length: int) -> None:
+        if not 1 <= length <= BLOCK_SIZE_LIMIT:
+            raise ProtocolError(f"{name} length {length} outside 1..{BLOCK_SIZE_LIMIT}")
+        self._check_index(name, index)
+        if self._num_pieces >= 0:
+            size = self._last_size if index == self._last_index else self._piece_length
+            if begin + length > size:
+                raise ProtocolError(
+                    f"{name} {index}:{begin}+{length} runs past the end of the piece ({size} bytes)"
+                )
+
+    def _check_spare_bits(self, data: bytes) -> None:
+        used = self._num_pieces & 7
+        if data and used and data[-1] & (0xFF >> used):
+            raise ProtocolError("BITFIELD has spare bits set past the last piece")
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+_KEEPALIVE_BYTES = b"\x00\x00\x00\x00"
+
+
+def encode_handshake(reserved: bytes, info_hash: bytes, peer_id: bytes) -> bytes:
+    """The 68-byte handshake."""
+    if len(reserved) != 8 or len(info_hash) != 20 or len(peer_id) != 20:
+        raise ValueError("handshake needs 8 reserved bytes, a 20-byte info hash and peer id")
+    return m.PROTOCOL + bytes(reserved) + bytes(info_hash) + bytes(peer_id)
+
+
+def encode_keepalive() -> bytes:
+    return _KEEPALIVE_BYTES
+
+
+def encode_have(index: int) -> bytes:
+    return _INDEX_MSG.pack(5, m.HAVE_ID, index)
+
+
+def encode_request(index: int, begin: int, length: int) -> bytes:
+    return _SPAN_MSG.pack(13, m.REQUEST_ID, index, begin, length)
+
+
+def encode_piece_header(index: int, begin: int, length: int) -> bytes:
+    """The 13 bytes that precede ``length`` bytes of block data in a PIECE message."""
+    return _PIECE_HEADER.pack(9 + length, m.PIECE_ID, index, begin)
+
+
+def _fixed(msg_id: int):
+    data = _U32_U8.pack(1, msg_id)
+    return lambda msg: data
+
+
+def _span(msg_id: int):
+    return lambda msg: _SPAN_MSG.pack(13, msg_id, msg.index, msg.begin, msg.length)
+
+
+def _indexed(msg_id: int):
+    return lambda msg: _INDEX_MSG.pack(5, msg_id, msg.index)
+
+
+_ENCODERS = {
+    m.Handshake: lambda msg: encode_handshake(msg.reserved, msg.info_hash, msg.peer_id),
+    m.KeepAlive: lambda msg: _KEEPALIVE_BYTES,
+    m.Choke: _fixed(m.CHOKE_ID),
+    m.Unchoke: _fixed(m.UNCHOKE_ID),
+    m.Interested: _fixed(m.INTERESTED_ID),
+    m.NotInterested: _fixed(m.NOT_INTERESTED_ID),
+    m.Have: _indexed(m.HAVE_ID),
+    m.BitfieldMsg: lambda msg: _U32_U8.pack(1 + len(msg.data), m.BITFIELD_ID) + msg.data,
+    m.Request: _span(m.REQUEST_ID),
+    m.Piece: lambda msg: encode_piece_header(msg.index, msg.begin, len(msg.block)) + msg.block,
+    m.Cancel: _span(m.CANCEL_ID),
+    m.Port: lambda msg: _PORT_MSG.pack(3, m.PORT_ID, msg.port),
+    m.Suggest: _indexed(m.SUGGEST_ID),
+    m.HaveAll: _fixed(m.HAVE_ALL_ID),
+    m.HaveNone: _fixed(m.HAVE_NONE_ID),
+    m.Reject: _span(m.REJECT_ID),
+    m.AllowedFast: _indexed(m.ALLOWED_FAST_ID),
+    m.Extended: lambda msg: (
+        _EXTENDED_HEADER.pack(2 + len(msg.payload), m.EXTENDED_ID, msg.ext_id) + msg.payload
+    ),
+}
+
+
+def encode(msg: m.Message) -> bytes:
+    """The wire bytes of one message (the handshake included)."""
+    encoder = _ENCODERS.get(type(msg))
+    if encoder is None:
+        raise TypeError(f"not a peer wire message: {msg!r}")
+    return encoder(msg)
