@@ -285,9 +285,15 @@ def test_fast_messages_need_fast_negotiated(message):
 
 
 @pytest.mark.parametrize("first", [Interested(), Have(1), BitfieldMsg(b"\x80"), HaveAll(), HaveNone()])
-@pytest.mark.parametrize("late", [BitfieldMsg(b"\x80"), HaveAll(), HaveNone()])
-def test_availability_only_as_first_message(first, late):
+@pytest.mark.parametrize("late", [HaveAll(), HaveNone()])
+def test_have_all_and_none_only_as_first_message(first, late):
     rejects(encode(first) + encode(late), "only allowed as the first message")
+
+
+@pytest.mark.parametrize("first", [HaveNone(), Have(1), BitfieldMsg(b"\x80")])
+def test_a_late_bitfield_is_accepted(first):
+    # aria2 sends HAVE NONE, then after a few pieces a whole BITFIELD instead of HAVEs.
+    assert parse(encode(first) + encode(BitfieldMsg(b"\xc0")))[-1] == BitfieldMsg(b"\xc0")
 
 
 def test_extended_port_keepalive_and_unknown_may_precede_the_bitfield():

@@ -15,8 +15,10 @@ soon as the id byte arrives - never after buffering the body. Per message id:
   is known, and at most ``MAX_BITFIELD_BEFORE_GEOMETRY`` bytes before (a magnet without metadata);
 - EXTENDED carries at most ``max_extended`` bytes; unknown ids are skipped (BEP 3 says ignore them)
   but bounded like a PIECE;
-- BITFIELD, HAVE ALL and HAVE NONE only as the peer's first message (keep-alive, EXTENDED and PORT
+- HAVE ALL and HAVE NONE only as the peer's first message (keep-alive, EXTENDED and PORT
   may come before it: libtorrent, aria2 and Transmission send their extended handshake first);
+  BITFIELD may come again later (aria2 sends one after HAVE NONE in place of HAVEs) and then
+  replaces what the peer has;
 - Fast-extension messages only when both handshakes set the Fast bit.
 
 Once ``set_geometry`` is called, piece indices and block spans are checked against the torrent.
@@ -296,7 +298,9 @@ class PeerCodec:
             raise ProtocolError(f"unknown message {msg_id} has length {length}, limit {_PIECE_MAX}")
         if msg_id in m.FAST_IDS and not self._fast:
             raise ProtocolError(f"{name} message but the Fast extension was not negotiated")
-        if msg_id in _AVAILABILITY_IDS and not self._availability_open:
+        # aria2 sends HAVE NONE first and later a whole BITFIELD in place of HAVEs, and
+        # libtorrent accepts that, so a late BITFIELD replaces the peer's pieces.
+        if msg_id in _AVAILABILITY_IDS and msg_id != m.BITFIELD_ID and not self._availability_open:
             raise ProtocolError(f"{name} message is only allowed as the first message")
 
     def _decode(self, msg_id: int, buf, view: memoryview, start: int, end: int) -> m.Message | None:

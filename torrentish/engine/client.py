@@ -1,0 +1,127 @@
+"""The client: one peer id, one listener, many torrents.
+
+    async with open_client(port=6881) as client:
+        torrent = await client.add_torrent(info, storage, peers=[("10.0.0.2", 6881)])
+        await torrent.completed.wait()
+
+Everything the client starts lives in its nursery; leaving the block stops the torrents (which
+save their resume state) and the listener.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from torrentish import __version__
+from torrentish.core.rates import TokenBucket
+from torrentish.engine.events import EventBus
+from torrentish.engine.handshake import HandshakeError, answer_handshake, incoming_handshake
+from torrentish.engine.settings import Settings
+from torrentish.engine.torrent import Torrent
+from torrentish.errors import ProtocolError
+from torrentish.metainfo import Info
+from torrentish.net.base import Network
+from torrentish.storage.base import Storage
+from torrentish.wire.peer_id import make_peer_id
+
+
+class Client:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        network: Network,
+        settings: Settings,
+        rng: random.Random,
+        peer_id: bytes,
+    ):
+        self._nursery = nursery
+        self.network = network
+        self.settings = settings
+        self.rng = rng
+        self.peer_id = peer_id
+        self.version = __version__
+        self.port = 0
+        self.torrents: dict[bytes, Torrent] = {}
+        self.events = EventBus()
+        self.up_bucket = TokenBucket(settings.max_upload_rate, burst=256 * 1024)
+        self.down_bucket = TokenBucket(settings.max_download_rate, burst=256 * 1024)
+
+    async def add_torrent(
+        self,
+        info: Info,
+        storage: Storage,
+        *,
+        peers=(),
+        strategy: str = "rarest",
+        wanted_files: set[int] | None = None,
+        upload_only: bool = False,
+    ) -> Torrent:
+        """Start a torrent: checks existing data, then trades with peers. Returns once checked."""
+        if info.info_hash in self.torrents:
+            raise ValueError("torrent already added")
+        torrent = Torrent(
+            info,
+            storage,
+            client=self,
+            settings=self.settings,
+            rng=random.Random(self.rng.getrandbits(64)),
+            strategy=strategy,
+            wanted_files=wanted_files,
+            upload_only=upload_only,
+        )
+        torrent.add_peers(peers)
+        self.torrents[info.info_hash] = torrent
+        try:
+            await self._nursery.start(torrent.run)
+        except BaseException:
+            self.torrents.pop(info.info_hash, None)
+            raise
+        return torrent
+
+    def connection_count(self) -> int:
+        return sum(len(t.peers) for t in self.torrents.values())
+
+    async def handle_incoming(self, stream: trio.abc.Stream, address: tuple[str, int]) -> None:
+        """Read the handshake, pick the torrent, answer, and hand the connection over."""
+        try:
+            with trio.fail_after(self.settings.handshake_timeout):
+                handshake, codec, leftover = await incoming_handshake(stream)
+                torrent = self.torrents.get(handshake.info_hash)
+                if torrent is None or not torrent.can_accept():
+                    raise HandshakeError("unknown torrent or no room")
+                if self.connection_count() >= self.settings.max_connections:
+                    raise HandshakeError("connection limit reached")
+                await answer_handshake(stream, handshake.info_hash, self.peer_id)
+        except (HandshakeError, ProtocolError, trio.TooSlowError, trio.BrokenResourceError,
+                trio.ClosedResourceError, OSError):
+            await trio.aclose_forcefully(stream)
+            return
+        await torrent.accept(stream, codec, handshake, address, leftover)
+
+
+@asynccontextmanager
+async def open_client(
+    *,
+    port: int = 0,
+    host: str = "0.0.0.0",
+    network: Network | None = None,
+    settings: Settings | None = None,
+    rng: random.Random | None = None,
+    peer_id: bytes | None = None,
+) -> AsyncIterator[Client]:
+    if network is None:
+        from torrentish.net.tcp import TcpNetwork
+
+        network = TcpNetwork()
+    rng = rng or random.Random()
+    async with trio.open_nursery() as nursery:
+        client = Client(nursery, network, settings or Settings(), rng, peer_id or make_peer_id(rng))
+        client.port = await nursery.start(network.serve, host, port, client.handle_incoming)
+        try:
+            yield client
+        finally:
+            nursery.cancel_scope.cancel()

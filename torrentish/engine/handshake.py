@@ -1,0 +1,54 @@
+"""The BitTorrent handshake over a stream, both directions.
+
+The codec parses; this module only moves bytes until the peer's handshake has arrived. Bytes
+that follow the handshake in the same read stay in the codec (returned as `leftover` events).
+"""
+
+from __future__ import annotations
+
+import trio
+
+from torrentish.wire import codec as wire
+from torrentish.wire import messages as msg
+from torrentish.wire.codec import PeerCodec
+
+# We speak the extension protocol (BEP 10) and the Fast extension (BEP 6).
+OUR_RESERVED = msg.Handshake.make_reserved(extensions=True, fast=True)
+
+
+class HandshakeError(Exception):
+    """The peer's handshake was not what we need (wrong torrent, closed early)."""
+
+
+async def _receive_handshake(stream: trio.abc.Stream, codec: PeerCodec):
+    while True:
+        events = codec.events()
+        if events:
+            first, rest = events[0], events[1:]
+            assert isinstance(first, msg.Handshake)
+            return first, rest
+        data = await stream.receive_some(65536)
+        if not data:
+            raise HandshakeError("closed during handshake")
+        codec.receive_data(data)
+
+
+async def outgoing_handshake(stream, info_hash: bytes, peer_id: bytes):
+    """We dialed: send ours, then check theirs names the same torrent."""
+    codec = PeerCodec(OUR_RESERVED)
+    await stream.send_all(wire.encode_handshake(OUR_RESERVED, info_hash, peer_id))
+    handshake, leftover = await _receive_handshake(stream, codec)
+    if handshake.info_hash != info_hash:
+        raise HandshakeError("peer answered for another torrent")
+    return handshake, codec, leftover
+
+
+async def incoming_handshake(stream):
+    """They dialed: read theirs first; the caller picks the torrent and answers."""
+    codec = PeerCodec(OUR_RESERVED)
+    handshake, leftover = await _receive_handshake(stream, codec)
+    return handshake, codec, leftover
+
+
+async def answer_handshake(stream, info_hash: bytes, peer_id: bytes) -> None:
+    await stream.send_all(wire.encode_handshake(OUR_RESERVED, info_hash, peer_id))

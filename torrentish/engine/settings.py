@@ -1,0 +1,43 @@
+"""Tunable knobs of the engine, with the defaults a user gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Settings:
+    # Connections
+    max_connections: int = 200  # across all torrents
+    max_peers_per_torrent: int = 50
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 150.0  # nothing at all received for this long: drop
+    keepalive_interval: float = 60.0
+    reconnect_backoff: tuple[float, float] = (1.0, 60.0)  # first retry, cap
+
+    # Requests we make
+    min_pipeline: int = 8  # outstanding 16 KiB requests per peer at the least
+    max_pipeline: int = 512  # and at the most (still bounded by the peer's reqq)
+    pipeline_seconds: float = 1.0  # keep this much of a peer's rate in flight
+    snub_timeout: float = 30.0  # no block for this long while requests are out: snubbed
+    # Memory for pieces being assembled (each open piece is buffered until verified).
+    assembly_budget: int = 64 * 1024 * 1024
+
+    # Requests others make of us
+    max_queued_requests: int = 500  # advertised as reqq; beyond it requests are rejected
+    request_flood_limit: int = 2000  # beyond this a peer is dropped
+
+    # Choking (BEP 3)
+    upload_slots: int = 4
+    rechoke_interval: float = 10.0
+    optimistic_every: int = 3
+
+    # Rates in bytes/s; 0 = unlimited
+    max_upload_rate: int = 0
+    max_download_rate: int = 0
+
+    # Bad peers
+    ban_after_failures: int = 2  # hash failures a peer contributed to
+
+    # Resume
+    resume_interval: float = 5.0  # seconds between durable saves of completion

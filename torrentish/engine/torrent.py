@@ -1,0 +1,689 @@
+"""One torrent being downloaded or seeded: its peers, pieces, choking and resume state.
+
+All bookkeeping (picker, have-set, peer states) is changed only by synchronous methods called
+from the peer tasks, so no two changes interleave. The slow parts run in tasks of the torrent's
+own nursery: hashing in worker threads, disk writes, dialing peers, the choker, resume saves.
+
+Data safety: a piece is written to disk only after its hash checks, and recorded as complete in
+the resume file only after the data was synced; at start, pieces that are not recorded but have
+data on disk are hashed again, so a kill at any moment loses at most the pieces in flight.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from ipaddress import ip_address
+
+import trio
+
+from torrentish.core.bitfield import Bitfield
+from torrentish.core.choker import ChokeCandidate, Choker
+from torrentish.core.picker import Block, PiecePicker
+from torrentish.core.rates import RateMeter, TokenBucket
+from torrentish.engine import events as ev
+from torrentish.engine.peer import PeerConnection
+from torrentish.engine.pieces import PieceBuffer, PieceReadCache, sha1_matches
+from torrentish.engine.settings import Settings
+from torrentish.errors import ProtocolError
+from torrentish.metainfo import Info
+from torrentish.storage.base import Storage
+from torrentish.wire import codec as wire
+from torrentish.wire import messages as msg
+from torrentish.wire.codec import PeerCodec
+from torrentish.wire.extension import decode_extended_handshake, encode_extended_handshake
+
+BLOCK = 16384
+
+
+@dataclass
+class KnownPeer:
+    """An address we may dial, with its retry state."""
+
+    address: tuple[str, int]
+    failures: int = 0
+    next_attempt: float = 0.0
+    connecting: bool = False
+    connected: bool = False
+    retired: bool = False  # ourselves, banned, or a seed while we are one
+
+
+class Torrent:
+    def __init__(
+        self,
+        info: Info,
+        storage: Storage,
+        *,
+        client,
+        settings: Settings,
+        rng: random.Random,
+        strategy: str = "rarest",
+        wanted_files: set[int] | None = None,
+        upload_only: bool = False,
+    ):
+        self.info = info
+        self.info_hash = info.info_hash
+        self.storage = storage
+        self.client = client
+        self.settings = settings
+        self.rng = rng
+        self.geometry = info.geometry()
+        self.num_pieces = info.num_pieces
+        self.upload_only = upload_only
+
+        self.have = Bitfield(self.num_pieces)
+        self.picker = PiecePicker(
+            self.geometry, rng, strategy=strategy, max_open_bytes=settings.assembly_budget
+        )
+        self.wanted_files = wanted_files
+        self.choker = Choker(
+            slots=settings.upload_slots,
+            interval=settings.rechoke_interval,
+            optimistic_every=settings.optimistic_every,
+            rng=rng,
+        )
+        self.peers: dict[bytes, PeerConnection] = {}
+        self.known: dict[tuple[str, int], KnownPeer] = {}
+        self.assembly: dict[int, PieceBuffer] = {}
+        self.verifying: set[int] = set()
+        self.strikes: dict[object, int] = {}
+        self.banned: set[object] = set()
+        self.read_cache = PieceReadCache(self._read_piece, budget=32 * 1024 * 1024)
+
+        self.up_bucket = TokenBucket(settings.max_upload_rate, burst=256 * 1024)
+        self.down_bucket = TokenBucket(settings.max_download_rate, burst=256 * 1024)
+        self.down = RateMeter()
+        self.up = RateMeter()
+        self.downloaded = 0  # payload bytes received (incl. waste)
+        self.uploaded = 0
+        self.wasted = 0
+        self.verified_bytes = 0  # verified this session
+        self.done_bytes = 0  # all verified pieces, including those found at start
+        self.state = "checking"
+        self.started_at = 0.0
+        self.completed = trio.Event()
+        self.events: ev.EventBus = client.events
+        self._nursery: trio.Nursery | None = None
+        self._dirty = False
+        self._hash_limiter = trio.CapacityLimiter(2)
+
+    # --------------------------------------------------------------------------- lifecycle
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Check existing data, then serve peers until cancelled; saves resume state on exit."""
+        self.started_at = trio.current_time()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                await self._check_existing()
+                self._apply_file_selection()
+                self._set_state("seeding" if self.have.complete() else "downloading")
+                if self.picker.complete:
+                    self._finish()
+                nursery.start_soon(self._tick_loop)
+                nursery.start_soon(self._choke_loop)
+                nursery.start_soon(self._resume_loop)
+                task_status.started(self)
+        finally:
+            for peer in list(self.peers.values()):
+                peer.close("torrent stopped")
+            with trio.CancelScope(shield=True):
+                await self._save_resume()
+            self._set_state("stopped")
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.events.publish(ev.StateChanged(trio.current_time(), state))
+
+    async def _check_existing(self) -> None:
+        """Trust the resume record; hash every other piece that has data on disk."""
+        recorded = await self.storage.load_completed()
+        for index in recorded:
+            if 0 <= index < self.num_pieces:
+                self.have.add(index)
+        candidates = []
+        for index in range(self.num_pieces):
+            if index not in self.have and await self.storage.has_data(
+                self.geometry.piece_offset(index), self.geometry.piece_size(index)
+            ):
+                candidates.append(index)
+        checked = 0
+        total = len(candidates)
+
+        async def check(index: int) -> None:
+            nonlocal checked
+            async with self._hash_limiter:
+                data = await self.storage.read(
+                    self.geometry.piece_offset(index), self.geometry.piece_size(index)
+                )
+                if await trio.to_thread.run_sync(sha1_matches, data, self.info.piece_hash(index)):
+                    self.have.add(index)
+                    self._dirty = True
+            checked += 1
+            if checked % 64 == 0 or checked == total:
+                self.events.publish(ev.CheckingProgress(trio.current_time(), checked, total))
+
+        async with trio.open_nursery() as nursery:
+            for index in candidates:
+                nursery.start_soon(check, index)
+        for index in self.have:
+            self.picker.piece_verified(index)
+            self.done_bytes += self.geometry.piece_size(index)
+
+    def _apply_file_selection(self) -> None:
+        if self.wanted_files is None:
+            return
+        wanted_pieces: set[int] = set()
+        for file_index in self.wanted_files:
+            wanted_pieces.update(self.geometry.pieces_of_file(file_index))
+        for index in range(self.num_pieces):
+            if index not in wanted_pieces:
+                self.picker.set_priority(index, 0)
+
+    def _finish(self) -> None:
+        if self.completed.is_set():
+            return
+        now = trio.current_time()
+        self._set_state("seeding" if self.have.complete() else "finished")
+        self.completed.set()
+        self.events.publish(ev.Completed(now, self.verified_bytes, now - self.started_at))
+        for peer in list(self.peers.values()):
+            if peer.am_interested:
+                peer.am_interested = False
+                peer.send(wire.encode(msg.NotInterested()))
+            if self.have.complete() and peer.is_seed:
+                peer.close("both are seeds")
+        self._dirty = True
+
+    # ------------------------------------------------------------------------------- peers
+    def add_peers(self, addresses) -> None:
+        for host, port in addresses:
+            address = (host, int(port))
+            if address not in self.known and len(self.known) < 4 * self.settings.max_peers_per_torrent:
+                self.known[address] = KnownPeer(address)
+
+    async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover) -> None:
+        """Serve a connection whose handshakes are done (ours was sent), until it ends.
+
+        The connection task runs in the torrent's nursery, so stopping the torrent ends it; the
+        caller (the listener's handler, which owns the stream) just waits for that.
+        """
+        assert self._nursery is not None
+        done = trio.Event()
+
+        async def serve() -> None:
+            try:
+                await self._serve_peer(stream, codec, handshake, address, False, leftover, None)
+            finally:
+                done.set()
+
+        self._nursery.start_soon(serve)
+        await done.wait()
+
+    def can_accept(self) -> bool:
+        return self._nursery is not None and len(self.peers) < self.settings.max_peers_per_torrent
+
+    async def _dial(self, known: KnownPeer) -> None:
+        from torrentish.engine.handshake import HandshakeError, outgoing_handshake
+
+        known.connecting = True
+        host, port = known.address
+        stream = None
+        try:
+            try:
+                stream = await self.client.network.connect(host, port)
+                with trio.fail_after(self.settings.handshake_timeout):
+                    handshake, codec, leftover = await outgoing_handshake(
+                        stream, self.info_hash, self.client.peer_id
+                    )
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError,
+                    HandshakeError, ProtocolError) as exc:
+                self._dial_failed(known, str(exc) or type(exc).__name__)
+                if stream is not None:
+                    await trio.aclose_forcefully(stream)
+                return
+            await self._serve_peer(stream, codec, handshake, known.address, True, leftover, known)
+        finally:
+            known.connecting = False
+
+    def _dial_failed(self, known: KnownPeer, reason: str) -> None:
+        known.failures += 1
+        first, cap = self.settings.reconnect_backoff
+        known.next_attempt = trio.current_time() + min(cap, first * 2 ** (known.failures - 1))
+
+    async def _serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known) -> None:
+        now = trio.current_time()
+        peer_id = handshake.peer_id
+        reason = None
+        if peer_id == self.client.peer_id:
+            reason = "connected to ourselves"
+        elif peer_id in self.peers:
+            reason = "duplicate connection"
+        elif self._ban_key(address, peer_id) in self.banned:
+            reason = "banned"
+        elif len(self.peers) >= self.settings.max_peers_per_torrent:
+            reason = "too many peers"
+        if reason is None:
+            try:
+                codec.set_geometry(self.num_pieces, self.info.piece_length, self.info.total_length)
+            except ProtocolError as exc:
+                reason = f"protocol error: {exc}"
+        if reason is not None:
+            if known is not None:
+                known.retired = reason != "too many peers"
+                self._dial_failed(known, reason)
+            await trio.aclose_forcefully(stream)
+            return
+        peer = PeerConnection(self, stream, codec, address, peer_id, outgoing, now)
+        self.peers[peer_id] = peer
+        if known is not None:
+            known.connected = True
+            known.failures = 0
+        self._greet(peer)
+        from torrentish.wire.peer_id import client_name
+
+        self.events.publish(ev.PeerConnected(now, address, client_name(peer_id), outgoing))
+        try:
+            await peer.run(leftover)
+        finally:
+            del self.peers[peer_id]
+            self.picker.peer_lost(peer.bitfield)
+            for index, begin in list(peer.outstanding):
+                self._abandon(peer, index, begin)
+            self.picker.peer_gone(peer)
+            self._refill_all()
+            if known is not None:
+                known.connected = False
+                if self.have.complete() and peer.is_seed:
+                    known.retired = True
+                self._dial_failed(known, peer.close_reason or "closed")
+            self.events.publish(
+                ev.PeerDisconnected(trio.current_time(), address, peer.close_reason or "closed")
+            )
+
+    def _greet(self, peer: PeerConnection) -> None:
+        """What we send right after the handshake: extended handshake, then our pieces."""
+        if peer.codec.extensions:
+            peer.send(
+                wire.encode(
+                    msg.Extended(
+                        0,
+                        encode_extended_handshake(
+                            m={},
+                            v=f"torrentish {self.client.version}",
+                            p=self.client.port,
+                            reqq=self.settings.max_queued_requests,
+                            yourip=_compact_ip(peer.address[0]),
+                        ),
+                    )
+                )
+            )
+        count = self.have.count()
+        if peer.codec.fast and count == self.num_pieces:
+            peer.send(wire.encode(msg.HaveAll()))
+        elif peer.codec.fast and count == 0:
+            peer.send(wire.encode(msg.HaveNone()))
+        elif count:
+            peer.send(wire.encode(msg.BitfieldMsg(self.have.to_bytes())))
+
+    @staticmethod
+    def _ban_key(address: tuple[str, int], peer_id: bytes) -> object:
+        # Loopback peers all share one address (tests, local swarms): tell them apart by id.
+        try:
+            if ip_address(address[0]).is_loopback:
+                return (address[0], peer_id)
+        except ValueError:
+            pass
+        return address[0]
+
+    # ------------------------------------------------------------------------ messages in
+    def on_message(self, peer: PeerConnection, m) -> None:
+        handler = _HANDLERS.get(type(m))
+        if handler is not None:
+            handler(self, peer, m)
+
+    def _on_choke(self, peer, m) -> None:
+        peer.peer_choking = True
+        if not peer.codec.fast:  # with Fast, the peer rejects each request explicitly
+            for index, begin in list(peer.outstanding):
+                self._abandon(peer, index, begin)
+
+    def _on_unchoke(self, peer, m) -> None:
+        peer.peer_choking = False
+
+    def _on_interested(self, peer, m) -> None:
+        peer.peer_interested = True
+        slots = self.settings.upload_slots
+        if peer.am_choking and (slots == 0 or self._unchoked_interested() < slots):
+            self._unchoke(peer)
+
+    def _on_not_interested(self, peer, m) -> None:
+        peer.peer_interested = False
+
+    def _on_have(self, peer, m) -> None:
+        if m.index in peer.bitfield:
+            return
+        peer.bitfield.add(m.index)
+        self.picker.peer_have(m.index)
+        self._peer_progress_changed(peer)
+
+    def _on_bitfield(self, peer, m) -> None:
+        self._set_peer_bitfield(peer, Bitfield(self.num_pieces, m.data))
+
+    def _on_have_all(self, peer, m) -> None:
+        self._set_peer_bitfield(peer, Bitfield.full(self.num_pieces))
+
+    def _on_have_none(self, peer, m) -> None:
+        self._set_peer_bitfield(peer, Bitfield(self.num_pieces))
+
+    def _set_peer_bitfield(self, peer, bits: Bitfield) -> None:
+        self.picker.peer_lost(peer.bitfield)
+        peer.bitfield = bits
+        self.picker.peer_bitfield(bits)
+        self._peer_progress_changed(peer)
+
+    def _peer_progress_changed(self, peer) -> None:
+        peer.is_seed = peer.bitfield.complete()
+        if peer.is_seed and self.have.complete():
+            peer.close("both are seeds")
+            return
+        if not peer.am_interested and not self.upload_only and not self.picker.complete:
+            if self.picker.interesting(peer.bitfield):
+                peer.am_interested = True
+                peer.send(wire.encode(msg.Interested()))
+
+    def _on_request(self, peer, m) -> None:
+        if m.index not in self.have or peer.am_choking:
+            if peer.codec.fast:
+                peer.send(wire.encode(msg.Reject(m.index, m.begin, m.length)))
+            return
+        if len(peer.upload_queue) >= self.settings.max_queued_requests:
+            if len(peer.upload_queue) >= self.settings.request_flood_limit or not peer.codec.fast:
+                peer.close("request flood")
+                return
+            peer.send(wire.encode(msg.Reject(m.index, m.begin, m.length)))
+            return
+        peer.upload_queue.append((m.index, m.begin, m.length))
+        peer.wake()
+
+    def _on_cancel(self, peer, m) -> None:
+        try:
+            peer.upload_queue.remove((m.index, m.begin, m.length))
+        except ValueError:
+            pass
+
+    def _on_reject(self, peer, m) -> None:
+        if peer.outstanding.pop((m.index, m.begin), None) is not None:
+            self.picker.block_abandoned(peer, Block(m.index, m.begin, m.length))
+
+    def _on_allowed_fast(self, peer, m) -> None:
+        if len(peer.allowed_fast) < 64:
+            peer.allowed_fast.add(m.index)
+
+    def _on_extended(self, peer, m) -> None:
+        if m.ext_id == 0:
+            hs = decode_extended_handshake(m.payload)
+            if hs.reqq:
+                peer.max_requests = max(1, min(hs.reqq, self.settings.max_pipeline))
+            peer.client_version = hs.v
+            if hs.p:
+                peer.listen_port = hs.p
+        # Other extensions (metadata, PEX) hang here.
+
+    def _on_piece(self, peer, m) -> None:
+        now = trio.current_time()
+        length = len(m.block)
+        peer.downloaded += length
+        peer.down.add(length, now)
+        self.down.add(length, now)
+        self.downloaded += length
+        peer.last_block = now
+        peer.snubbed = False
+        key = (m.index, m.begin)
+        peer.outstanding.pop(key, None)
+        index = m.index
+        if not self.picker.wants_block(Block(index, m.begin, length)):
+            self.wasted += length
+            return
+        for other in self.picker.block_received(peer, Block(index, m.begin, length)):
+            if other is not peer and other.outstanding.pop(key, None) is not None:
+                other.send(wire.encode(msg.Cancel(index, m.begin, length)))
+        buffer = self.assembly.get(index)
+        if buffer is None:
+            buffer = self.assembly[index] = PieceBuffer(
+                index, self.geometry.piece_size(index), self.geometry.num_blocks(index)
+            )
+        if not buffer.add(m.begin, m.block, self._ban_key(peer.address, peer.peer_id)):
+            self.wasted += length
+            return
+        if buffer.whole:
+            del self.assembly[index]
+            self.verifying.add(index)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._verify, buffer)
+
+    # --------------------------------------------------------------------- requests out
+    def fill_requests(self, peer: PeerConnection) -> None:
+        """Keep the peer's request pipeline full: about `pipeline_seconds` of its rate."""
+        if not peer.am_interested or peer.close_reason is not None:
+            return
+        allowed = None
+        if peer.peer_choking:
+            if not (peer.codec.fast and peer.allowed_fast):
+                return
+            allowed = peer.allowed_fast
+        settings = self.settings
+        rate = peer.down.rate(trio.current_time())
+        target = int(rate * settings.pipeline_seconds) // BLOCK
+        target = max(settings.min_pipeline, min(target, settings.max_pipeline, peer.max_requests))
+        want = target - len(peer.outstanding)
+        if want <= 0:
+            return
+        blocks = self.picker.pick(peer, peer.bitfield, want, allowed=allowed)
+        if not blocks:
+            if not peer.outstanding and not self.picker.interesting(peer.bitfield):
+                peer.am_interested = False
+                peer.send(wire.encode(msg.NotInterested()))
+            return
+        now = trio.current_time()
+        if not peer.outstanding:
+            peer.last_block = now  # the snub clock starts when requests go out
+        out = bytearray()
+        for block in blocks:
+            peer.outstanding[(block.index, block.begin)] = block.length
+            out += wire.encode_request(block.index, block.begin, block.length)
+        peer.send(bytes(out))
+
+    def _abandon(self, peer, index: int, begin: int) -> None:
+        length = peer.outstanding.pop((index, begin), None)
+        if length is not None:
+            self.picker.block_abandoned(peer, Block(index, begin, length))
+
+    def check_requests(self, peer: PeerConnection, now: float) -> None:
+        """A peer that sends nothing for snub_timeout loses its requests to others."""
+        if peer.outstanding and now - peer.last_block > self.settings.snub_timeout:
+            peer.snubbed = True
+            for index, begin in list(peer.outstanding):
+                self._abandon(peer, index, begin)
+            self._refill_all()
+
+    # ------------------------------------------------------------------ verified pieces
+    async def _verify(self, buffer: PieceBuffer) -> None:
+        index = buffer.index
+        async with self._hash_limiter:
+            ok = await trio.to_thread.run_sync(sha1_matches, buffer.data, self.info.piece_hash(index))
+        if not ok:
+            self.verifying.discard(index)
+            self._piece_failed(buffer)
+            return
+        await self.storage.write(self.geometry.piece_offset(index), buffer.data)
+        self.verifying.discard(index)
+        self._piece_verified(index)
+
+    def _piece_verified(self, index: int) -> None:
+        self.have.add(index)
+        self.done_bytes += self.geometry.piece_size(index)
+        self.picker.piece_verified(index)
+        self.verified_bytes += self.geometry.piece_size(index)
+        self._dirty = True
+        self.events.publish(ev.PieceVerified(trio.current_time(), index))
+        have = wire.encode(msg.Have(index))
+        for peer in list(self.peers.values()):
+            if index not in peer.bitfield:
+                peer.send(have)
+        if self.picker.complete:
+            self._finish()
+        self._refill_all()
+
+    def _refill_all(self) -> None:
+        """A piece closed or requests came free: peers that were idle may have work again."""
+        for peer in list(self.peers.values()):
+            self.fill_requests(peer)
+
+    def _piece_failed(self, buffer: PieceBuffer) -> None:
+        self.picker.piece_failed(buffer.index)
+        self.wasted += len(buffer.data)
+        addresses = []
+        for key in buffer.contributors:
+            strikes = self.strikes[key] = self.strikes.get(key, 0) + 1
+            for peer in list(self.peers.values()):
+                if self._ban_key(peer.address, peer.peer_id) == key:
+                    addresses.append(peer.address)
+                    if strikes >= self.settings.ban_after_failures:
+                        self.banned.add(key)
+                        peer.close(f"banned: sent data that failed the hash check {strikes} times")
+                        self.events.publish(ev.PeerBanned(trio.current_time(), peer.address, "corrupt data"))
+                        known = self.known.get(peer.address)
+                        if known is not None:
+                            known.retired = True
+        self.events.publish(ev.PieceFailed(trio.current_time(), buffer.index, tuple(addresses)))
+        self._refill_all()
+
+    # ------------------------------------------------------------------------- uploads
+    async def _read_piece(self, index: int) -> bytes:
+        return await self.storage.read(self.geometry.piece_offset(index), self.geometry.piece_size(index))
+
+    async def read_block(self, index: int, begin: int, length: int) -> bytes:
+        piece = await self.read_cache.get(index)
+        return piece[begin : begin + length]
+
+    def on_block_sent(self, peer: PeerConnection, length: int) -> None:
+        now = trio.current_time()
+        peer.up.add(length, now)
+        self.up.add(length, now)
+        self.uploaded += length
+
+    def upload_delay(self, n: int, now: float) -> float:
+        return max(self.up_bucket.delay(n, now), self.client.up_bucket.delay(n, now))
+
+    def download_delay(self, n: int, now: float) -> float:
+        return max(self.down_bucket.delay(n, now), self.client.down_bucket.delay(n, now))
+
+    # ------------------------------------------------------------------------- choking
+    def _unchoked_interested(self) -> int:
+        return sum(1 for p in self.peers.values() if not p.am_choking and p.peer_interested)
+
+    def _unchoke(self, peer: PeerConnection) -> None:
+        peer.am_choking = False
+        peer.send(wire.encode(msg.Unchoke()))
+
+    def _choke(self, peer: PeerConnection) -> None:
+        peer.am_choking = True
+        if peer.codec.fast:
+            for index, begin, length in peer.upload_queue:
+                peer.send(wire.encode(msg.Reject(index, begin, length)))
+        peer.upload_queue.clear()
+        peer.send(wire.encode(msg.Choke()))
+
+    def rechoke(self, now: float) -> None:
+        seeding = self.picker.complete
+        candidates = [
+            ChokeCandidate(
+                key=peer.peer_id,
+                interested=peer.peer_interested,
+                rate=(peer.up if seeding else peer.down).rate(now),
+                connected_at=peer.connected_at,
+                snubbed=peer.snubbed,
+            )
+            for peer in sorted(self.peers.values(), key=lambda p: p.connected_at)
+        ]
+        unchoke = self.choker.rechoke(candidates, now, seeding)
+        for peer in list(self.peers.values()):
+            if peer.peer_id in unchoke and peer.am_choking:
+                self._unchoke(peer)
+            elif peer.peer_id not in unchoke and not peer.am_choking:
+                self._choke(peer)
+
+    async def _choke_loop(self) -> None:
+        while True:
+            await trio.sleep(self.settings.rechoke_interval)
+            self.rechoke(trio.current_time())
+
+    # --------------------------------------------------------------- periodic upkeep
+    async def _tick_loop(self) -> None:
+        while True:
+            now = trio.current_time()
+            for peer in list(self.peers.values()):
+                self.check_requests(peer, now)
+                self.fill_requests(peer)
+            self._connect_more(now)
+            await trio.sleep(1.0)
+
+    def _connect_more(self, now: float) -> None:
+        assert self._nursery is not None
+        busy = len(self.peers) + sum(1 for k in self.known.values() if k.connecting)
+        room = self.settings.max_peers_per_torrent - busy
+        for known in self.known.values():
+            if room <= 0:
+                break
+            if known.connecting or known.connected or known.retired or now < known.next_attempt:
+                continue
+            known.next_attempt = now + self.settings.reconnect_backoff[1]
+            self._nursery.start_soon(self._dial, known)
+            room -= 1
+
+    async def _resume_loop(self) -> None:
+        while True:
+            await trio.sleep(self.settings.resume_interval)
+            await self._save_resume()
+
+    async def _save_resume(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        await self.storage.sync()
+        await self.storage.save_completed(set(self.have))
+
+    # -------------------------------------------------------------------------- status
+    def bytes_done(self) -> int:
+        return self.done_bytes
+
+    def status(self):
+        from torrentish.engine.status import snapshot
+
+        return snapshot(self, trio.current_time())
+
+
+def _compact_ip(host: str) -> bytes | None:
+    try:
+        return ip_address(host).packed
+    except ValueError:
+        return None
+
+
+_HANDLERS = {
+    msg.Choke: Torrent._on_choke,
+    msg.Unchoke: Torrent._on_unchoke,
+    msg.Interested: Torrent._on_interested,
+    msg.NotInterested: Torrent._on_not_interested,
+    msg.Have: Torrent._on_have,
+    msg.BitfieldMsg: Torrent._on_bitfield,
+    msg.HaveAll: Torrent._on_have_all,
+    msg.HaveNone: Torrent._on_have_none,
+    msg.Request: Torrent._on_request,
+    msg.Cancel: Torrent._on_cancel,
+    msg.Piece: Torrent._on_piece,
+    msg.Reject: Torrent._on_reject,
+    msg.AllowedFast: Torrent._on_allowed_fast,
+    msg.Extended: Torrent._on_extended,
+}
