@@ -70,8 +70,6 @@ async def run_demo(
             view=view,
             resume=None,
         )
-        seeder_torrent = seeder.torrents[info.info_hash]
-        result.uploaded = seeder_torrent.uploaded  # what the seeding side sent
     if not await trio.to_thread.run_sync(_same_bytes, source, target):
         raise StorageError("demo: the downloaded copy differs from the original")
     return result

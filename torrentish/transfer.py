@@ -25,6 +25,8 @@ from torrentish.metainfo import Info
 from torrentish.paths import resume_path
 
 View = Callable[[Client, Torrent], Awaitable[None]]
+# A service runs beside a transfer (tracker announces, LSD, DHT, ...) and is cancelled with it.
+Service = Callable[[Client, Torrent], Awaitable[None]]
 
 
 @dataclass
@@ -75,7 +77,11 @@ def _result(torrent: Torrent, start: float, peers_seen: int) -> TransferResult:
     )
 
 
-async def _run_view(view: View | None, client: Client, torrent: Torrent, nursery: trio.Nursery) -> None:
+async def _run_view(
+    view: View | None, services: Sequence[Service], client: Client, torrent: Torrent, nursery: trio.Nursery
+) -> None:
+    for service in services:
+        nursery.start_soon(service, client, torrent)
     if view is not None:
         nursery.start_soon(view, client, torrent)
 
@@ -94,6 +100,8 @@ async def get(
     only: Sequence[str] = (),
     settings: Settings | None = None,
     view: View | None = None,
+    services: Sequence[Service] = (),
+    extensions: Sequence = (),
     stop: trio.Event | None = None,
     resume: Path | None | bool = True,
     rng: random.Random | None = None,
@@ -112,11 +120,16 @@ async def get(
     start = trio.current_time()
     async with open_client(port=port, host=host, settings=_settings(settings, max_up, max_down), rng=rng) as client:
         torrent = await client.add_torrent(
-            info, storage, peers=peers, strategy="sequential" if sequential else "rarest", wanted_files=wanted
+            info,
+            storage,
+            peers=peers,
+            strategy="sequential" if sequential else "rarest",
+            wanted_files=wanted,
+            extensions=extensions,
         )
         peers_seen = _PeerCounter(client)
         async with trio.open_nursery() as nursery:
-            await _run_view(view, client, torrent, nursery)
+            await _run_view(view, services, client, torrent, nursery)
             nursery.start_soon(peers_seen.run)
             nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
             await torrent.completed.wait()
@@ -138,6 +151,8 @@ async def seed(
     max_up: int = 0,
     settings: Settings | None = None,
     view: View | None = None,
+    services: Sequence[Service] = (),
+    extensions: Sequence = (),
     ready: Callable[[Client, Torrent], None] | None = None,
     stop: trio.Event | None = None,
     rng: random.Random | None = None,
@@ -149,7 +164,7 @@ async def seed(
     storage = FileStorage(content, info, writable=False, resume_path=resume_path(info.info_hash))
     start = trio.current_time()
     async with open_client(port=port, host=host, settings=_settings(settings, max_up, 0), rng=rng) as client:
-        torrent = await client.add_torrent(info, storage, peers=peers, upload_only=True)
+        torrent = await client.add_torrent(info, storage, peers=peers, upload_only=True, extensions=extensions)
         if not torrent.have.complete():
             missing = torrent.num_pieces - torrent.have.count()
             raise StorageError(
@@ -160,7 +175,7 @@ async def seed(
             ready(client, torrent)
         peers_seen = _PeerCounter(client)
         async with trio.open_nursery() as nursery:
-            await _run_view(view, client, torrent, nursery)
+            await _run_view(view, services, client, torrent, nursery)
             nursery.start_soon(peers_seen.run)
             nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
             await trio.sleep_forever()

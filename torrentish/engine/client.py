@@ -59,6 +59,7 @@ class Client:
         strategy: str = "rarest",
         wanted_files: set[int] | None = None,
         upload_only: bool = False,
+        extensions=(),
     ) -> Torrent:
         """Start a torrent: checks existing data, then trades with peers. Returns once checked."""
         if info.info_hash in self.torrents:
@@ -72,6 +73,7 @@ class Client:
             strategy=strategy,
             wanted_files=wanted_files,
             upload_only=upload_only,
+            extensions=extensions,
         )
         torrent.add_peers(peers)
         self.torrents[info.info_hash] = torrent

@@ -94,6 +94,7 @@ class PeerConnection:
         self.max_requests = 250  # the peer's reqq, from its extended handshake
         self.client_version: str | None = None
         self.listen_port: int | None = None  # from the extended handshake 'p'
+        self.extension_ids: dict[str, int] = {}  # BEP 10 names -> the ids the peer chose
 
         # Blocks we asked for: (index, begin) -> length. Insertion-ordered, oldest first.
         self.outstanding: dict[tuple[int, int], int] = {}

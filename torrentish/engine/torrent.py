@@ -12,6 +12,7 @@ data on disk are hashed again, so a kill at any moment loses at most the pieces 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
 
@@ -22,6 +23,7 @@ from torrentish.core.choker import ChokeCandidate, Choker
 from torrentish.core.picker import Block, PiecePicker
 from torrentish.core.rates import RateMeter, TokenBucket
 from torrentish.engine import events as ev
+from torrentish.engine.extensions import Extension
 from torrentish.engine.peer import PeerConnection
 from torrentish.engine.pieces import PieceBuffer, PieceReadCache, sha1_matches
 from torrentish.engine.settings import Settings
@@ -60,6 +62,7 @@ class Torrent:
         strategy: str = "rarest",
         wanted_files: set[int] | None = None,
         upload_only: bool = False,
+        extensions: Sequence[Extension] = (),
     ):
         self.info = info
         self.info_hash = info.info_hash
@@ -106,6 +109,8 @@ class Torrent:
         self._nursery: trio.Nursery | None = None
         self._dirty = False
         self._hash_limiter = trio.CapacityLimiter(2)
+        # BEP 10: our local message ids are 1, 2, ... in registration order.
+        self.extensions: dict[int, Extension] = {i + 1: e for i, e in enumerate(extensions)}
 
     # --------------------------------------------------------------------------- lifecycle
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -291,6 +296,8 @@ class Torrent:
             for index, begin in list(peer.outstanding):
                 self._abandon(peer, index, begin)
             self.picker.peer_gone(peer)
+            for extension in self.extensions.values():
+                extension.on_peer_closed(self, peer)
             self._refill_all()
             if known is not None:
                 known.connected = False
@@ -304,16 +311,22 @@ class Torrent:
     def _greet(self, peer: PeerConnection) -> None:
         """What we send right after the handshake: extended handshake, then our pieces."""
         if peer.codec.extensions:
+            extra: dict = {}
+            for extension in self.extensions.values():
+                extra.update(extension.handshake_fields(self))
+            metadata_size = extra.pop("metadata_size", None)
             peer.send(
                 wire.encode(
                     msg.Extended(
                         0,
                         encode_extended_handshake(
-                            m={},
+                            m={e.name: i for i, e in self.extensions.items()},
                             v=f"torrentish {self.client.version}",
-                            p=self.client.port,
+                            p=self.client.port or None,
                             reqq=self.settings.max_queued_requests,
                             yourip=_compact_ip(peer.address[0]),
+                            metadata_size=metadata_size,
+                            extra={k.encode() if isinstance(k, str) else k: v for k, v in extra.items()} or None,
                         ),
                     )
                 )
@@ -428,7 +441,26 @@ class Torrent:
             peer.client_version = hs.v
             if hs.p:
                 peer.listen_port = hs.p
-        # Other extensions (metadata, PEX) hang here.
+            # BEP 10: a later handshake updates the peer's ids; id 0 disables a name.
+            for name, ext_id in hs.m.items():
+                if ext_id:
+                    peer.extension_ids[name] = ext_id
+                else:
+                    peer.extension_ids.pop(name, None)
+            for extension in self.extensions.values():
+                extension.on_handshake(self, peer, hs)
+            return
+        extension = self.extensions.get(m.ext_id)
+        if extension is not None:  # unknown extension messages are ignored (BEP 10)
+            extension.on_message(self, peer, m.payload)
+
+    def send_extended(self, peer: PeerConnection, name: str, payload: bytes) -> bool:
+        """Send an extension message with the id the peer chose; False if it lacks the extension."""
+        ext_id = peer.extension_ids.get(name)
+        if not ext_id:
+            return False
+        peer.send(wire.encode(msg.Extended(ext_id, payload)))
+        return True
 
     def _on_piece(self, peer, m) -> None:
         now = trio.current_time()
