@@ -95,6 +95,7 @@ class PeerConnection:
         self.client_version: str | None = None
         self.listen_port: int | None = None  # from the extended handshake 'p'
         self.extension_ids: dict[str, int] = {}  # BEP 10 names -> the ids the peer chose
+        self.ban_key: object = address[0]  # what a ban applies to (set by the torrent)
 
         # Blocks we asked for: (index, begin) -> length. Insertion-ordered, oldest first.
         self.outstanding: dict[tuple[int, int], int] = {}

@@ -280,6 +280,7 @@ class Torrent:
             await trio.aclose_forcefully(stream)
             return
         peer = PeerConnection(self, stream, codec, address, peer_id, outgoing, now)
+        peer.ban_key = self._ban_key(address, peer_id)
         self.peers[peer_id] = peer
         if known is not None:
             known.connected = True
@@ -485,7 +486,7 @@ class Torrent:
             buffer = self.assembly[index] = PieceBuffer(
                 index, self.geometry.piece_size(index), self.geometry.num_blocks(index)
             )
-        if not buffer.add(m.begin, m.block, self._ban_key(peer.address, peer.peer_id)):
+        if not buffer.add(m.begin, m.block, peer.ban_key):
             self.wasted += length
             return
         if buffer.whole:
@@ -541,16 +542,17 @@ class Torrent:
 
     # ------------------------------------------------------------------ verified pieces
     async def _verify(self, buffer: PieceBuffer) -> None:
+        """Hash the whole piece and, only if it matches, store it (one worker-thread hop)."""
         index = buffer.index
         async with self._hash_limiter:
-            ok = await trio.to_thread.run_sync(sha1_matches, buffer.data, self.info.piece_hash(index))
-        if not ok:
-            self.verifying.discard(index)
-            self._piece_failed(buffer)
-            return
-        await self.storage.write(self.geometry.piece_offset(index), buffer.data)
+            ok = await self.storage.write_verified(
+                self.geometry.piece_offset(index), buffer.data, self.info.piece_hash(index)
+            )
         self.verifying.discard(index)
-        self._piece_verified(index)
+        if ok:
+            self._piece_verified(index)
+        else:
+            self._piece_failed(buffer)
 
     def _piece_verified(self, index: int) -> None:
         self.have.add(index)
@@ -579,7 +581,7 @@ class Torrent:
         for key in buffer.contributors:
             strikes = self.strikes[key] = self.strikes.get(key, 0) + 1
             for peer in list(self.peers.values()):
-                if self._ban_key(peer.address, peer.peer_id) == key:
+                if peer.ban_key == key:
                     addresses.append(peer.address)
                     if strikes >= self.settings.ban_after_failures:
                         self.banned.add(key)
@@ -595,9 +597,9 @@ class Torrent:
     async def _read_piece(self, index: int) -> bytes:
         return await self.storage.read(self.geometry.piece_offset(index), self.geometry.piece_size(index))
 
-    async def read_block(self, index: int, begin: int, length: int) -> bytes:
+    async def read_block(self, index: int, begin: int, length: int) -> memoryview:
         piece = await self.read_cache.get(index)
-        return piece[begin : begin + length]
+        return memoryview(piece)[begin : begin + length]  # no copy: the writer copies it once
 
     def on_block_sent(self, peer: PeerConnection, length: int) -> None:
         now = trio.current_time()

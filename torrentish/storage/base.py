@@ -10,6 +10,7 @@ Implementations raise ``StorageError`` for data that cannot be read or written a
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 
 
@@ -23,6 +24,19 @@ class Storage(ABC):
     @abstractmethod
     async def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Store ``data`` at ``offset`` (not necessarily durable until ``sync``)."""
+
+    async def write_verified(self, offset: int, data: bytes | bytearray, digest: bytes) -> bool:
+        """Store ``data`` only if its SHA-1 is ``digest``; returns whether it matched.
+
+        A whole piece is checked and stored in one step, so a storage that works in threads can
+        do both in one thread hop. This default hashes in a worker thread, then writes.
+        """
+        import trio
+
+        if await trio.to_thread.run_sync(lambda: hashlib.sha1(data).digest()) != digest:
+            return False
+        await self.write(offset, data)
+        return True
 
     @abstractmethod
     async def has_data(self, offset: int, length: int) -> bool:

@@ -24,6 +24,7 @@ empty set, and pieces of files that are now missing, shorter, or modified since 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
@@ -98,6 +99,11 @@ class FileStorage(Storage):
         if not self.writable:
             raise StorageError(f"{self.content_path} is open read-only")
         await self._run(self._write, offset, data)
+
+    async def write_verified(self, offset: int, data: bytes | bytearray, digest: bytes) -> bool:
+        if not self.writable:
+            raise StorageError(f"{self.content_path} is open read-only")
+        return await self._run(self._write_verified, offset, data, digest)
 
     async def has_data(self, offset: int, length: int) -> bool:
         return await self._run(self._has_data, offset, length)
@@ -216,7 +222,14 @@ class FileStorage(Storage):
                             raise StorageError(f"{self.path_of(index)} is shorter than the torrent says")
                         done += got
             position += span
-        return bytes(out)
+        return out  # a bytearray: bytes-like, and no second copy of the piece
+
+    def _write_verified(self, offset: int, data: bytes | bytearray, digest: bytes) -> bool:
+        # hashlib releases the GIL on large buffers: hashing here costs no event-loop time.
+        if hashlib.sha1(data).digest() != digest:
+            return False
+        self._write(offset, data)
+        return True
 
     def _write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
