@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v aria2c >/dev/null || need+=(aria2)
 command -v mktorrent >/dev/null || need+=(mktorrent)
+command -v opentracker >/dev/null || need+=(opentracker)
+command -v tc >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq

@@ -5,10 +5,16 @@
 - ``port_factory``: a callable giving a fresh free TCP port on 127.0.0.1 on every call.
 - ``logs``: a directory for the logs of the processes a test runs (inside ``tmp_path``).
 - ``tracker``: a running test tracker (tests.support.tracker), closed after the test.
+
+Tests send traffic only to loopback or to namespaces they create: every torrentish process a test
+starts inherits TORRENTISH_LSD=0 and TORRENTISH_DHT=0 (no multicast on the host's interfaces, no
+public DHT routers), its own state and config dirs, and tests that exercise LSD or the DHT say
+--lsd/--dht (with local bootstrap nodes) explicitly.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,6 +24,25 @@ from tests.support import free_port, require_tool
 from tests.support.tracker import Tracker
 
 __all__ = ["require_tool"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _contained_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    home = tmp_path_factory.mktemp("torrentish-home")
+    contained = {
+        "TORRENTISH_LSD": "0",
+        "TORRENTISH_DHT": "0",
+        "TORRENTISH_STATE_DIR": str(home / "state"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+    }
+    saved = {name: os.environ.get(name) for name in contained}
+    os.environ.update(contained)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

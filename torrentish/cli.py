@@ -1,18 +1,20 @@
 """The ``torrentish`` command line: each command parses its arguments and calls one function.
 
-Exit codes: 0 success; 1 bad input (a ``TorrentishError``: one red line on stderr, no traceback) or,
-for ``verify``, incomplete data; 2 usage errors (click's own); 130 interrupted (Ctrl-C).
+Exit codes (docs/cli.md): 0 done; 1 an error (bad input, I/O, a network failure; one red line on
+stderr, the traceback only with -v) or, for ``verify``, incomplete data; 2 usage errors; 130
+interrupted (Ctrl-C).
+
+Defaults come from the config file and TORRENTISH_* variables (torrentish/config.py), installed
+as click's default_map by the app callback, so ``--help`` shows the defaults in effect.
 
 Heavy modules (rich, hashing, metainfo, trio) are imported inside the commands so that ``--help``
-and ``--version`` start fast.
+and ``--version`` start fast (bench/bench_startup.py measures it).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,13 +28,31 @@ from torrentish.errors import TorrentishError
 app = typer.Typer(
     name="torrentish",
     help="A BitTorrent client: make, inspect, verify, download and seed torrents.",
+    epilog="Try `torrentish demo` to see a transfer between two local peers. Docs: docs/cli.md.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
+    add_completion=True,
+    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Options shared by many commands.
+Verbose = Annotated[
+    int,
+    typer.Option("-v", "--verbose", count=True, show_default=False, metavar="",
+                 help="More detail (-v: peers, trackers; -vv: every piece) and tracebacks on errors."),
+]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", metavar="", help="Print nothing but errors.")]
+LogFile = Annotated[
+    Optional[Path],
+    typer.Option("--log-file", dir_okay=False, show_default=False, metavar="FILE",
+                 help="Also write a log to this file (peers and trackers; every piece with -vv)."),
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", metavar="",
+                       help="One JSON object per line on stdout: every event and a summary (docs/events.md).")
+]
 
 
 def print_error(message: str) -> None:
@@ -50,26 +70,59 @@ def print_warning(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
 
+def _leaf(error: BaseException) -> BaseException:
+    """The first real exception inside (nested) exception groups: trio wraps what a task raises."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+def describe_error(error: BaseException) -> tuple[int, str, bool]:
+    """(exit code, one-line message, is it our bug) for an exception that ended a command."""
+    if isinstance(error, KeyboardInterrupt):
+        return 130, "interrupted", False
+    if isinstance(error, TorrentishError):
+        return 1, str(error), False
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return 1, where + (error.strerror or str(error) or type(error).__name__), False
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return 1, f"internal error: {text}", True
+
+
 def handle_errors(command: F) -> F:
-    """Turn a TorrentishError into one red line and exit 1, Ctrl-C into exit 130; wrap every command."""
+    """Wrap every command: a TorrentishError or OSError becomes one red line and exit 1, Ctrl-C
+    exit 130, any other exception (a bug) one red line too, with the traceback under -v."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except TorrentishError as error:
-            print_error(str(error))
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BaseException as caught:  # noqa: BLE001 - every way out gets a clean exit
+            error = _leaf(caught)
+            if isinstance(error, (typer.Exit, typer.Abort, typer.TyperException)):
+                raise error from None
+            code, message, bug = describe_error(error)
+            if code == 130:
+                raise typer.Exit(130) from None
+            if kwargs.get("verbose"):
+                import traceback
+
+                traceback.print_exception(caught, file=sys.stderr)
+            elif bug:
+                message += " (run again with -v for the traceback)"
+            print_error(message)
+            raise typer.Exit(code) from None
 
     return run  # type: ignore[return-value]
 
 
 @contextmanager
-def hashing_progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr when it is a terminal; None (no output) when piped."""
-    if not sys.stderr.isatty():
+def hashing_progress(description: str, quiet: bool = False) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; None (no output) when piped or quiet."""
+    if quiet or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
@@ -97,298 +150,96 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, metavar="", help="Show the version and exit.")
     ] = False,
 ) -> None:
-    """A BitTorrent client: make, inspect, verify, download and seed torrents."""
+    """A BitTorrent client: make, inspect, verify, download and seed torrents.
 
-
-# -- argument parsers (ValueError -> usage error, exit 2) ------------------------------------------
-
-
-def _piece_length(text: str) -> int | None:
-    from torrentish.create import check_piece_length
-    from torrentish.units import parse_size
-
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        return check_piece_length(parse_size(text))
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-
-
-def _url(text: str) -> str:
-    if "://" not in text or text.startswith("://"):
-        raise typer.BadParameter(f"not a URL: {text!r}")
-    return text
-
-
-# -- create ---------------------------------------------------------------------------------------
-
-
-@app.command()
-@handle_errors
-def create(
-    path: Annotated[Path, typer.Argument(help="The file or directory to share.", show_default=False)],
-    output: Annotated[
-        Optional[Path],
-        typer.Option("-o", "--output", help="Where to write the .torrent (default: ./<name>.torrent)."),
-    ] = None,
-    piece_length: Annotated[
-        Optional[str], typer.Option("--piece-length", help="auto, or a power of two such as 256KiB or 1MiB.")
-    ] = "auto",
-    tracker: Annotated[
-        list[str], typer.Option("--tracker", "-t", help="Tracker URL (repeat for more).")
-    ] = [],  # noqa: B006 - typer copies the default
-    web_seed: Annotated[
-        list[str], typer.Option("--web-seed", "-w", help="Web seed URL (repeat for more).")
-    ] = [],  # noqa: B006
-    private: Annotated[
-        bool, typer.Option("--private", help="Mark private: peers only from trackers.")
-    ] = False,
-    comment: Annotated[
-        Optional[str], typer.Option("--comment", help="A comment stored in the torrent.")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite OUTPUT if it exists.")] = False,
-) -> None:
-    """Make a .torrent of a file or a directory."""
-    from torrentish.create import create_torrent, scan_source
-    from torrentish.errors import StorageError
-    from torrentish.magnet import make_magnet
-    from torrentish.metainfo import parse_torrent
-    from torrentish.units import format_size
-
-    length = _piece_length(piece_length or "auto")
-    trackers = [_url(url) for url in tracker]
-    web_seeds = [_url(url) for url in web_seed]
-    name = scan_source(path).name  # fails fast on a bad path, before anything is written
-    out = output if output is not None else Path.cwd() / f"{name}.torrent"
-    if out.exists() and not force:
-        raise StorageError(f"{out} already exists (use --force to overwrite it)")
-    if not out.parent.is_dir():
-        raise StorageError(f"{out.parent} is not a directory")
-    with hashing_progress(f"hashing {name}") as progress:
-        data = create_torrent(
-            path,
-            piece_length=length,
-            trackers=trackers,
-            web_seeds=web_seeds,
-            private=private,
-            comment=comment,
-            creation_date=int(time.time()),
-            progress=progress,
-            on_skip=lambda skipped, why: print_warning(f"skipped {skipped}: {why}"),
-        )
-    _write_new_file(out, data, force)
-    meta = parse_torrent(data)
-    info = meta.info
-    files = f"{len(info.files)} files" if info.multi_file else "1 file"
-    typer.echo(f"created    {out}")
-    typer.echo(f"name       {info.name}")
-    typer.echo(f"size       {format_size(info.total_length)} in {files}, "
-               f"{info.num_pieces} pieces of {format_size(info.piece_length)}")
-    typer.echo(f"info hash  {info.info_hash.hex()}")
-    trackers_flat = [url for tier in meta.trackers() for url in tier]
-    typer.echo("magnet     " + make_magnet(info.info_hash, info.name, trackers_flat, web_seeds=meta.url_list))
-
-
-def _write_new_file(out: Path, data: bytes, force: bool) -> None:
-    """Write ``out`` whole or not at all (a temporary file renamed into place)."""
-    import os
-    import tempfile
-
-    from torrentish.errors import StorageError
+    Defaults for options come from ~/.config/torrentish/config.toml and TORRENTISH_* variables:
+    see `torrentish config`.
+    """
+    if ctx.resilient_parsing:  # shell completion: no config errors in the middle of a TAB
+        return
+    from torrentish.config import load_config
 
     try:
-        fd, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            if out.exists() and not force:
-                raise StorageError(f"{out} already exists (use --force to overwrite it)")
-            os.replace(temporary, out)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError as error:
-        raise StorageError(f"cannot write {out}: {error.strerror or error}") from None
+        ctx.default_map = load_config().default_map()
+    except TorrentishError as error:
+        print_error(str(error))
+        raise typer.Exit(1) from None
 
 
-# -- info -----------------------------------------------------------------------------------------
-
-
-@app.command()
-@handle_errors
-def info(
-    source: Annotated[
-        str, typer.Argument(help="A .torrent file or a magnet link.", metavar="TORRENT|MAGNET")
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Show what a torrent file or a magnet link contains."""
-    if source.startswith("magnet:"):
-        from torrentish.magnet import parse_magnet
-
-        magnet = parse_magnet(source)
-        described = _describe_magnet(magnet)
-    else:
-        from torrentish.metainfo import load_torrent
-
-        described = _describe_torrent(load_torrent(source))
-    if as_json:
-        typer.echo(json.dumps(described, indent=2, ensure_ascii=False))
-    else:
-        _print_description(described)
-
-
-def _describe_torrent(meta) -> dict[str, Any]:
-    from torrentish.magnet import make_magnet
-
-    info = meta.info
-    trackers = [list(tier) for tier in meta.trackers()]
-    return {
-        "kind": "torrent",
-        "name": info.name,
-        "info_hash": info.info_hash.hex(),
-        "total_length": info.total_length,
-        "piece_length": info.piece_length,
-        "num_pieces": info.num_pieces,
-        "private": info.private,
-        "multi_file": info.multi_file,
-        "files": [{"path": "/".join(f.path), "length": f.length, "padding": f.padding} for f in info.files],
-        "trackers": trackers,
-        "web_seeds": list(meta.url_list),
-        "comment": meta.comment,
-        "created_by": meta.created_by,
-        "creation_date": meta.creation_date,
-        "magnet": make_magnet(info.info_hash, info.name, [t for tier in trackers for t in tier],
-                              web_seeds=meta.url_list),
-    }
-
-
-def _describe_magnet(magnet) -> dict[str, Any]:
-    return {
-        "kind": "magnet",
-        "name": magnet.display_name,
-        "info_hash": magnet.info_hash.hex(),
-        "total_length": magnet.exact_length,
-        "trackers": [[t] for t in magnet.trackers],
-        "web_seeds": list(magnet.web_seeds),
-        "peers": [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in magnet.peers],
-        "select_only": None if magnet.select_only is None else list(magnet.select_only),
-    }
-
-
-def _print_description(d: dict[str, Any]) -> None:
-    from torrentish.units import format_size
-
-    def line(label: str, value: object) -> None:
-        typer.echo(f"{label:<13}{value}")
-
-    line("name", d["name"] if d["name"] is not None else "(not given)")
-    line("info hash", d["info_hash"])
-    if d["total_length"] is not None:
-        line("size", f"{format_size(d['total_length'])} ({d['total_length']} bytes)")
-    if d["kind"] == "torrent":
-        line("pieces", f"{d['num_pieces']} of {format_size(d['piece_length'])}")
-        line("private", "yes" if d["private"] else "no")
-        for key in ("comment", "created_by"):
-            if d[key]:
-                line(key.replace("_", " "), d[key])
-        if d["creation_date"] is not None:
-            line("created", time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(d["creation_date"])))
-    else:
-        typer.echo("(a magnet link: files and pieces come from peers)")
-    for number, tier in enumerate(d["trackers"]):
-        tier_note = f"  (tier {number})" if len(d["trackers"]) > 1 else ""
-        line("tracker" if number == 0 else "", " ".join(tier) + tier_note)
-    for url in d["web_seeds"]:
-        line("web seed", url)
-    for peer in d.get("peers", ()):
-        line("peer", peer)
-    if d.get("select_only") is not None:
-        line("files wanted", ", ".join(str(i) for i in d["select_only"]))
-    if d["kind"] == "torrent":
-        typer.echo(f"files ({len(d['files'])}):")
-        for f in d["files"]:
-            padding = "  (padding)" if f["padding"] else ""
-            typer.echo(f"  {format_size(f['length']):>10}  {f['path']}{padding}")
-        line("magnet", d["magnet"])
-
-
-# -- verify ---------------------------------------------------------------------------------------
-
-
-@app.command()
-@handle_errors
-def verify(
-    torrent: Annotated[Path, typer.Argument(help="The .torrent file.", show_default=False)],
-    data: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--data", "-d", help="The content, or the directory holding it (default: the current directory)."
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Check data on disk against a torrent; exit 0 only when it is complete."""
-    from torrentish.metainfo import load_torrent
-    from torrentish.verify import resolve_content_path
-    from torrentish.verify import verify as verify_data
-
-    info = load_torrent(torrent).info
-    content = resolve_content_path(info, data)
-    with hashing_progress(f"verifying {info.name}") as progress:
-        result = verify_data(info, content, progress=progress)
-    if as_json:
-        typer.echo(json.dumps({
-            "name": info.name,
-            "info_hash": info.info_hash.hex(),
-            "content_path": str(content),
-            "complete": result.complete,
-            "percent": result.percent,
-            "total_pieces": result.total_pieces,
-            "good_pieces": len(result.good),
-            "bad_pieces": result.bad,
-            "missing_files": result.missing_files,
-        }, indent=2, ensure_ascii=False))
-    else:
-        # Never print 100.0% for data that is not complete.
-        percent = result.percent if not result.bad else min(result.percent, 99.9)
-        state = "complete" if result.complete else "INCOMPLETE"
-        typer.echo(f"{state}: {percent:.1f}% of {info.name} at {content} "
-                   f"({len(result.good)} of {result.total_pieces} pieces good)")
-        if result.bad:
-            typer.echo(f"bad or missing pieces: {_ranges(result.bad)}")
-        for name in result.missing_files:
-            typer.echo(f"missing file: {name}")
-    if not result.complete:
-        raise typer.Exit(1)
-
-
-def _ranges(indices: list[int]) -> str:
-    """``[1, 2, 3, 7, 9, 10]`` -> ``"1-3, 7, 9-10"``."""
-    parts = []
-    start = previous = None
-    for index in [*indices, None]:
-        if start is not None and index == previous + 1:
-            previous = index
-            continue
-        if start is not None:
-            parts.append(str(start) if start == previous else f"{start}-{previous}")
-        start = previous = index
-    return ", ".join(parts)
-
-
-# The transfer commands (get, seed, demo) live in their own module and register on `app`.
+# The commands live in their own modules and register on `app`, in the order --help lists them.
+from torrentish import cli_files  # noqa: E402,F401  (create, info, verify)
 from torrentish import cli_transfer  # noqa: E402,F401
+from torrentish import cli_config  # noqa: E402,F401
+from torrentish import cli_share  # noqa: E402,F401  (share, tracker)
+
+
+def _reflow(doc: str, rich: bool = True) -> str:
+    """Join the lines of each prose paragraph of a docstring, keep indented (example) paragraphs.
+
+    Docstrings wrap at the source's width; typer's rich help keeps single line breaks after the
+    first paragraph, which would make ragged text on any other terminal width. Without rich
+    (TYPER_USE_RICH=0), click formats the help: markup is dropped and examples get click's
+    no-rewrap marker.
+    """
+    import inspect
+    import re
+
+    def example(paragraph: str) -> str:
+        if not rich:
+            return "\b\n" + paragraph
+        # typer dedents the help again after its first paragraph; an empty markup tag in front
+        # keeps the example's indentation (it renders as nothing).
+        return "\n".join("[dim][/dim]" + line for line in paragraph.split("\n"))
+
+    def prose(paragraph: str) -> str:
+        text = " ".join(paragraph.split("\n"))
+        return text if rich else re.sub(r"\[/?(bold|dim)\]", "", text)
+
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(example(p) if p.startswith(" ") else prose(p) for p in paragraphs)
+
+
+def _reflow_help() -> None:
+    from typer.core import HAS_RICH
+
+    for command in app.registered_commands:
+        doc = command.help or (command.callback.__doc__ if command.callback else None)
+        if doc:
+            command.help = _reflow(doc, rich=HAS_RICH)
+
+
+_reflow_help()
 
 
 def main() -> None:
-    """The console script: run the app, mapping Ctrl-C anywhere to exit status 130."""
+    """The console script. Usage errors are one red line and a usage hint (exit 2); Ctrl-C
+    anywhere is exit status 130."""
     try:
-        app()
+        code = app(prog_name="torrentish", standalone_mode=False)
+    except typer.TyperException as error:  # click's usage errors
+        _usage_error(error)
+        sys.exit(getattr(error, "exit_code", 2))
+    except typer.Abort:
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(error: Exception) -> None:
+    if type(error).__name__ == "NoArgsIsHelpError":  # `torrentish` alone: the help is the answer
+        typer.echo(error.format_message())  # type: ignore[attr-defined]
+        return
+    message = error.format_message()  # type: ignore[attr-defined]
+    ctx = getattr(error, "ctx", None)
+    print_error(message)
+    if ctx is not None:
+        from rich.console import Console
+
+        hint = f"{ctx.get_usage()}  (see `{ctx.command_path} --help`)"
+        Console(stderr=True, soft_wrap=True).print(hint, style="dim", highlight=False, markup=False)

@@ -1,6 +1,7 @@
 """The transfer commands: `get`, `seed` and `demo`. Registered on the app in cli.py.
 
-Each command parses its arguments and calls one function of torrentish.transfer / demo, under
+Each command parses its arguments, builds an `Output` (the live view, plain lines, JSON lines or
+nothing: torrentish/ui/output.py) and calls one function of torrentish.transfer / demo under
 `run_until_signal`, which turns SIGINT/SIGTERM into a clean stop (resume state saved, summary
 printed) rather than an exception. A second Ctrl-C stops at once.
 """
@@ -8,14 +9,32 @@ printed) rather than an exception. A second Ctrl-C stops at once.
 from __future__ import annotations
 
 import signal
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from torrentish.cli import app, handle_errors
+from torrentish.cli import AsJson, LogFile, Quiet, Verbose, app, describe_error, handle_errors
 from torrentish.errors import TorrentishError
+
+Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on for peers (0 = any free port).")]
+Peers = Annotated[
+    Optional[list[str]],
+    typer.Option("--peer", metavar="HOST:PORT", show_default=False,
+                 help="Connect to this peer; repeat for more. IPv6: [::1]:6881."),
+]
+MaxUp = Annotated[Optional[str], typer.Option(metavar="RATE", help="Upload limit, e.g. 2MiB/s, 500KB/s (0 = none).")]
+Dht = Annotated[
+    Optional[bool], typer.Option("--dht/--no-dht", show_default=False,
+                                 help="Find peers through the DHT (default: on for magnet links, off for .torrent files)."),
+]
+DhtBootstrap = Annotated[
+    Optional[list[str]],
+    typer.Option("--dht-bootstrap", metavar="HOST:PORT", show_default=False,
+                 help="Join the DHT through this node instead of the public routers; repeat for more."),
+]
 
 
 def parse_peer(text: str) -> tuple[str, int]:
@@ -24,11 +43,11 @@ def parse_peer(text: str) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise typer.BadParameter(f"{text!r} is not HOST:PORT")
+        raise typer.BadParameter(f"{text!r} is not HOST:PORT", param_hint="'--peer'")
     return host, int(port)
 
 
-def _rate(text: str | None) -> int:
+def _rate(text: str | None, option: str) -> int:
     if not text:
         return 0
     from torrentish.units import parse_rate
@@ -36,33 +55,40 @@ def _rate(text: str | None) -> int:
     try:
         return parse_rate(text)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
 def _load(source: str):
     from torrentish.metainfo import load_torrent
 
     if source.startswith("magnet:"):
-        raise TorrentishError(
-            "magnet links are not supported by `get` yet: pass the .torrent file (see `torrentish info` for what the link holds)"
-        )
+        raise TorrentishError("seeding needs the .torrent file: a magnet link does not describe the data")
     return load_torrent(Path(source))
 
 
-def _view(quiet: bool):
-    if quiet:
-        return None
-    from torrentish.ui.views import live_view, plain_view
+def _output(command: str, as_json: bool, quiet: bool, verbose: int, log_file: Path | None):
+    from torrentish.ui.output import Output
 
-    if sys.stdout.isatty():
-        from rich.console import Console
+    return Output(command=command, as_json=as_json, quiet=quiet, verbose=verbose, log_file=log_file)
 
-        return live_view(Console())
-    return plain_view(sys.stdout)
+
+@contextmanager
+def _json_errors(output) -> Iterator[None]:
+    """Under --json, an error that ends the command also ends the stream, as an error record."""
+    from torrentish.cli import _leaf
+
+    try:
+        yield
+    except (typer.Exit, typer.TyperException):
+        raise
+    except BaseException as caught:
+        code, message, _ = describe_error(_leaf(caught))
+        output.fail(message, code)
+        raise
 
 
 def run_until_signal(function, /, **kwargs):
-    """Run `function(stop=event, **kwargs)` in trio; SIGINT/SIGTERM set the event once."""
+    """Run `function(stop=event, **kwargs)` in trio; SIGINT/SIGTERM/SIGHUP set the event once."""
     import trio
 
     interrupted = False
@@ -74,7 +100,8 @@ def run_until_signal(function, /, **kwargs):
 
             async def watch_signals() -> None:
                 nonlocal interrupted
-                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                # SIGHUP: the terminal was closed; stop as cleanly as for Ctrl-C (resume state saved).
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
                     async for _ in signals:
                         interrupted = True
                         stop.set()
@@ -88,157 +115,234 @@ def run_until_signal(function, /, **kwargs):
     return trio.run(main), interrupted
 
 
-def _say(text: str, quiet: bool) -> None:
-    if not quiet:
-        print(text, flush=True)
+def _outcome(command: str, result, watch):
+    """What the summary line and the JSON summary report, from the result and the view's ledger."""
+    from torrentish.ui.summary import Outcome
 
-
-def _summary(result, verb: str) -> str:
-    from torrentish.units import format_duration, format_rate, format_size
-
-    rate = result.downloaded / result.elapsed if result.elapsed > 0 else 0.0
-    if verb == "seeded":
-        return (
-            f"seeded {result.name}: uploaded {format_size(result.uploaded)} to {result.peers_seen} peers "
-            f"in {format_duration(result.elapsed)}"
-        )
-    ratio = result.uploaded / result.downloaded if result.downloaded else 0.0
-    return (
-        f"{verb} {result.name}: {format_size(result.total)} in {format_duration(result.elapsed)} "
-        f"({format_rate(rate)}), {result.peers_seen} peers, ratio {ratio:.2f}"
+    ledger = watch.ledger
+    last = ledger.last
+    if command == "seed":
+        outcome = "seeded"
+    else:
+        outcome = "complete" if result.complete else "stopped"
+    return Outcome(
+        command=command,
+        outcome=outcome,
+        name=result.name,
+        total=last.total if last is not None else result.total,
+        done=last.done if last is not None else (result.total if result.complete else 0),
+        downloaded=result.downloaded,
+        uploaded=result.uploaded,
+        elapsed=result.elapsed,
+        download_time=ledger.completed_at,
+        peers_used=ledger.peers_used,
+        peers_served=ledger.peers_served,
     )
 
 
 @app.command()
 @handle_errors
 def get(
-    torrent: Annotated[str, typer.Argument(help="A .torrent file.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Download directory.")] = Path("."),
-    peer: Annotated[
-        Optional[list[str]], typer.Option("--peer", help="Connect to this peer (HOST:PORT); repeatable.")
+    torrent: Annotated[
+        str, typer.Argument(metavar="TORRENT|MAGNET", help="A .torrent file or a magnet link.", show_default=False)
+    ],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", metavar="DIR", help="Download directory; the data goes to DIR/<name>.")
+    ] = Path("."),
+    peer: Peers = None,
+    port: Port = 0,
+    seed: Annotated[bool, typer.Option("--seed", metavar="", help="Keep seeding after the download completes.")] = False,
+    max_up: MaxUp = None,
+    max_down: Annotated[
+        Optional[str], typer.Option(metavar="RATE", help="Download limit, e.g. 10MiB/s (0 = none).")
     ] = None,
-    port: Annotated[int, typer.Option(help="Port to listen on (0 = any).")] = 0,
-    seed: Annotated[bool, typer.Option("--seed", help="Keep seeding after the download completes.")] = False,
-    max_up: Annotated[Optional[str], typer.Option(help="Upload limit, e.g. 2MiB/s.")] = None,
-    max_down: Annotated[Optional[str], typer.Option(help="Download limit, e.g. 10MiB/s.")] = None,
-    sequential: Annotated[bool, typer.Option(help="Fetch pieces in order (for streaming).")] = False,
+    sequential: Annotated[
+        bool, typer.Option("--sequential", metavar="", help="Fetch pieces in order (for streaming).")
+    ] = False,
     only: Annotated[
-        Optional[list[str]], typer.Option("--only", help="Download only this file (path in the torrent); repeatable.")
+        Optional[list[str]],
+        typer.Option("--only", metavar="FILE", show_default=False,
+                     help="Download only this file (its path in the torrent); repeat for more."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
+    dht: Dht = None,
+    dht_bootstrap: DhtBootstrap = None,
+    lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Find peers on the LAN (Local Service Discovery).")] = True,
+    save_torrent: Annotated[
+        Optional[Path], typer.Option(metavar="FILE", show_default=False,
+                                     help="For a magnet link: also save the .torrent once the metadata arrives."),
+    ] = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    log_file: LogFile = None,
 ) -> None:
-    """Download a torrent into OUT/<name>; exit 0 once complete and verified.
+    """Download a torrent; exit 0 once every piece is verified.
 
-    Stopped with Ctrl-C, it saves its progress: run the same command to resume.
+    The data goes to DIR/NAME. On a terminal you see a live view; piped, a status line every few seconds; with --json,
+    one JSON object per event. Ctrl-C stops cleanly and saves progress: run the same command
+    again to resume (exit status 130).
 
-    Example: torrentish get movie.torrent -o ~/Downloads --peer 192.168.1.20:6881
+    [bold]Examples[/bold]
+
+      torrentish get film.torrent -o ~/Downloads --peer 192.168.1.20:6881
+
+      torrentish get film.torrent --max-down 5MiB/s --max-up 1MiB/s --seed
+
+      torrentish get album.torrent --only "album/02.flac" --json > log.jsonl
     """
-    from torrentish.transfer import get as get_torrent
-
     peers = [parse_peer(p) for p in peer or []]
-    meta = _load(torrent)
-    result, interrupted = run_until_signal(
-        get_torrent,
-        info=meta.info,
-        out_dir=out,
-        peers=peers,
-        port=port,
-        seed=seed,
-        max_up=_rate(max_up),
-        max_down=_rate(max_down),
-        sequential=sequential,
-        only=only or (),
-        view=_view(quiet),
-    )
-    if result.complete and not interrupted:
-        _say(_summary(result, "downloaded"), quiet)
-        return
-    if result.complete:  # interrupted while seeding after the download
-        _say(_summary(result, "downloaded"), quiet)
-        raise typer.Exit(0 if seed else 130)
-    _say("stopped; progress is saved: run the same command again to resume", quiet)
-    raise typer.Exit(130)
+    up, down = _rate(max_up, "--max-up"), _rate(max_down, "--max-down")
+    output = _output("get", as_json, quiet, verbose, log_file)
+    with _json_errors(output):
+        from torrentish.trackerless import get_function  # .torrent or magnet; trackers, LSD, DHT, PEX
+
+        function, source = get_function(torrent, dht=dht, dht_bootstrap=dht_bootstrap or (),
+                                        save_torrent=save_torrent, port=port, lsd=lsd)
+        if "magnet" in source:
+            output.say("fetching the torrent's metadata from peers", style="dim")
+        result, interrupted = run_until_signal(
+            function,
+            **source,
+            out_dir=out,
+            peers=peers,
+            port=port,
+            seed=seed,
+            max_up=up,
+            max_down=down,
+            sequential=sequential,
+            only=only or (),
+            view=output.watch,
+        )
+    # Interrupted while seeding after a complete download is the expected way to end --seed.
+    code = 0 if result.complete and (seed or not interrupted) else 130
+    output.finish(_outcome("get", result, output.watch), code)
+    raise typer.Exit(code)
 
 
 @app.command()
 @handle_errors
 def seed(
-    torrent: Annotated[str, typer.Argument(help="A .torrent file.")],
+    torrent: Annotated[str, typer.Argument(metavar="TORRENT", help="A .torrent file.", show_default=False)],
     data: Annotated[
         Optional[Path],
-        typer.Option(help="The data: the file or directory itself, or the directory that holds it (default: .)."),
+        typer.Option("--data", "-d", metavar="PATH", show_default=False,
+                     help="The data: the file or directory itself, or the directory that holds it (default: .)."),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port to listen on (0 = any).")] = 0,
-    peer: Annotated[
-        Optional[list[str]], typer.Option("--peer", help="Connect to this peer (HOST:PORT); repeatable.")
-    ] = None,
-    max_up: Annotated[Optional[str], typer.Option(help="Upload limit, e.g. 2MiB/s.")] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
+    port: Port = 0,
+    peer: Peers = None,
+    max_up: MaxUp = None,
+    dht: Annotated[bool, typer.Option("--dht/--no-dht", help="Announce the torrent on the DHT.")] = False,
+    dht_bootstrap: DhtBootstrap = None,
+    lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Announce on the LAN (Local Service Discovery).")] = True,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    log_file: LogFile = None,
 ) -> None:
-    """Seed a torrent from data on disk until interrupted (Ctrl-C), then exit 0.
+    """Seed a torrent from data on disk until Ctrl-C.
 
-    Example: torrentish seed movie.torrent --data ~/Videos/movie.mkv --port 6881
+    Ctrl-C ends seeding normally (exit 0). The data is checked first; seeding starts only if it is complete. The live view shows who
+    is downloading and how much you uploaded.
+
+    [bold]Examples[/bold]
+
+      torrentish seed film.torrent --data ~/Videos/film.mkv --port 6881
+
+      torrentish seed album.torrent -d ~/Music --max-up 2MiB/s
+
+      torrentish seed film.torrent -d film.mkv --peer 192.168.1.30:6881 --json
     """
+    from torrentish.trackerless import dht_config, trackerless_services  # ut_metadata, PEX, DHT
     from torrentish.transfer import seed as seed_torrent
 
     peers = [parse_peer(p) for p in peer or []]
-    meta = _load(torrent)
+    extensions, services = trackerless_services(dht_config(dht, dht_bootstrap or (), port=port))
+    up = _rate(max_up, "--max-up")
+    output = _output("seed", as_json, quiet, verbose, log_file)
+    with _json_errors(output):
+        from torrentish.discovery.sources import peer_sources_for
 
-    def ready(client, torrent_) -> None:
-        _say(f"seeding {meta.info.name} on port {client.port} (Ctrl-C to stop)", quiet)
+        meta = _load(torrent)
+        services = [*services, *peer_sources_for(meta, lsd=lsd)]  # the torrent's trackers, LSD
 
-    result, _ = run_until_signal(
-        seed_torrent,
-        info=meta.info,
-        data=data,
-        peers=peers,
-        port=port,
-        max_up=_rate(max_up),
-        view=_view(quiet),
-        ready=ready,
-    )
-    _say(_summary(result, "seeded"), quiet)
+        def ready(client, torrent_) -> None:
+            if output.mode == "live":
+                output.say(f"seeding {meta.info.name} on port {client.port}; Ctrl-C to stop", style="dim")
+
+        result, _ = run_until_signal(
+            seed_torrent,
+            info=meta.info,
+            data=data,
+            peers=peers,
+            port=port,
+            max_up=up,
+            view=output.watch,
+            ready=ready,
+            extensions=extensions,
+            services=services,
+        )
+    output.finish(_outcome("seed", result, output.watch), 0)
 
 
 @app.command()
 @handle_errors
 def demo(
-    size: Annotated[str, typer.Option(help="Size of the sample file.")] = "256MiB",
-    rate: Annotated[str, typer.Option(help="Download rate limit, so the progress can be watched (0 = none).")] = "64MiB/s",
+    size: Annotated[str, typer.Option(metavar="SIZE", help="Size of the sample file, e.g. 1GiB.")] = "256MiB",
+    rate: Annotated[
+        str, typer.Option(metavar="RATE", help="Download rate limit, so the progress can be watched (0 = none).")
+    ] = "64MiB/s",
     workdir: Annotated[
-        Optional[Path], typer.Option(help="Where the sample and the copy go (default: a temporary directory).")
+        Optional[Path],
+        typer.Option(metavar="DIR", show_default=False,
+                     help="Where the sample and the copy go, kept afterwards (default: a temporary directory)."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    verbose: Verbose = 0,
+    log_file: LogFile = None,
 ) -> None:
-    """Share a generated file from one local peer and download it with another, over 127.0.0.1.
+    """Watch a transfer: two local peers share a generated file.
 
-    Nothing outside this machine is needed; the copy is checked byte for byte at the end.
+    One peer seeds a sample file, the other downloads it over 127.0.0.1. Nothing outside this machine is needed; the copy is checked byte for byte at the end.
+
+    [bold]Examples[/bold]
+
+      torrentish demo
+
+      torrentish demo --size 1GiB --rate 0
+
+      torrentish demo --workdir /tmp/demo -v
     """
     import tempfile
 
     from torrentish.demo import run_demo
-    from torrentish.units import parse_size
+    from torrentish.units import format_size, parse_size
 
     try:
         size_bytes = parse_size(size)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint="'--size'") from None
     if size_bytes <= 0:
-        raise typer.BadParameter("--size must be more than 0")
-    with tempfile.TemporaryDirectory(prefix="torrentish-demo-") as tmp:
+        raise typer.BadParameter("must be more than 0", param_hint="'--size'")
+    limit = _rate(rate, "--rate")
+    output = _output("demo", as_json, quiet, verbose, log_file)
+    with _json_errors(output), tempfile.TemporaryDirectory(prefix="torrentish-demo-") as tmp:
         where = workdir or Path(tmp)
-        _say(f"demo: sharing a {size} sample in {where} from one peer to another over 127.0.0.1", quiet)
+        kept = f" in {where}" if workdir else ""
+        output.say(f"demo: a local peer shares a {format_size(size_bytes)} sample file{kept}, another downloads it",
+                   style="dim")
         result, interrupted = run_until_signal(
             lambda stop, **kw: _demo_until(stop, run_demo, **kw),
             workdir=where,
             size=size_bytes,
-            rate=_rate(rate),
-            view=_view(quiet),
+            rate=limit,
+            view=output.watch,
         )
     if interrupted or result is None:
+        output.say("demo stopped", style="yellow")
+        output.fail("interrupted", 130)
         raise typer.Exit(130)
-    _say(_summary(result, "downloaded"), quiet)
-    _say("demo: the copy is identical to the original", quiet)
+    output.finish(_outcome("demo", result, output.watch), 0)
 
 
 async def _demo_until(stop, run_demo, **kwargs):

@@ -1,4 +1,8 @@
-"""Where torrentish keeps its own state (resume data, peer id, DHT table) and config."""
+"""Where torrentish keeps its own state (resume data, peer id, DHT table) and its config file.
+
+Both follow the XDG base directory spec, and both can be moved with an environment variable
+(tests and portable installs use that).
+"""
 
 from __future__ import annotations
 
@@ -17,3 +21,17 @@ def state_dir() -> Path:
 
 def resume_path(info_hash: bytes) -> Path:
     return state_dir() / "resume" / f"{info_hash.hex()}.resume"
+
+
+def config_dir() -> Path:
+    """$XDG_CONFIG_HOME/torrentish, else ~/.config/torrentish."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "torrentish"
+
+
+def config_path() -> Path:
+    """TORRENTISH_CONFIG (a file), else config.toml in `config_dir()`."""
+    explicit = os.environ.get("TORRENTISH_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return config_dir() / "config.toml"

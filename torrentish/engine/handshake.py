@@ -12,8 +12,9 @@ from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
 from torrentish.wire.codec import PeerCodec
 
-# We speak the extension protocol (BEP 10) and the Fast extension (BEP 6).
-OUR_RESERVED = msg.Handshake.make_reserved(extensions=True, fast=True)
+# We speak the extension protocol (BEP 10) and the Fast extension (BEP 6), and run a DHT node
+# (BEP 5) when the DHT service is on; without it, PORT messages peers send us are ignored.
+OUR_RESERVED = msg.Handshake.make_reserved(extensions=True, fast=True, dht=True)
 
 
 class HandshakeError(Exception):

@@ -101,6 +101,7 @@ class PeerConnection:
         self.outstanding: dict[tuple[int, int], int] = {}
         # Blocks the peer asked of us, in order.
         self.upload_queue: deque[tuple[int, int, int]] = deque()
+        self.refused_requests = 0  # requests refused since the last one accepted (floods)
 
         self.down = RateMeter()
         self.up = RateMeter()

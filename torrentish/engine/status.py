@@ -1,9 +1,15 @@
-"""Snapshots of a torrent's state for views: plain data, computed on demand."""
+"""Snapshots of a torrent's state for views: plain data, computed on demand.
+
+`snapshot` is what a view draws from (called a few times a second at most); `progress_event` is
+the cheap subset the engine publishes once a second as an `events.Progress`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from torrentish.engine import events as ev
 
 if TYPE_CHECKING:
     from torrentish.engine.torrent import Torrent
@@ -13,11 +19,23 @@ if TYPE_CHECKING:
 class PeerStatus:
     address: tuple[str, int]
     client: str
-    flags: str  # libtorrent-style: D/d we download (unchoked/choked+interested), U/u they do, S snubbed
+    flags: str  # see FLAG_LEGEND
     down_rate: float
     up_rate: float
     progress: float  # their share of pieces, 0..1
     outgoing: bool
+    downloaded: int = 0  # payload bytes from them on this connection
+    uploaded: int = 0  # and to them
+
+
+FLAG_LEGEND = {
+    "D": "downloading from the peer",
+    "d": "we want data, the peer chokes us",
+    "U": "uploading to the peer",
+    "u": "the peer wants data, we choke it",
+    "S": "snubbed: no data for a while despite requests",
+    "I": "incoming connection (the peer dialed us)",
+}
 
 
 @dataclass(frozen=True)
@@ -43,15 +61,23 @@ class TorrentStatus:
     peers: tuple[PeerStatus, ...]
     seeds_connected: int
     known_peers: int
-    availability: float  # distributed copies of the wanted data among connected peers
+    availability: float  # distributed copies among connected peers (not counting ours)
     files: tuple[FileStatus, ...]
+    info_hash: str = ""
+    num_pieces: int = 0
+    have_pieces: int = 0
 
     @property
     def progress(self) -> float:
         return self.done / self.total if self.total else 1.0
 
     @property
+    def leechers_connected(self) -> int:
+        return len(self.peers) - self.seeds_connected
+
+    @property
     def eta(self) -> float | None:
+        """Seconds until done at the current rate; 0 when done, None when unknown (stalled)."""
         left = self.total - self.done
         if left <= 0:
             return 0.0
@@ -59,7 +85,14 @@ class TorrentStatus:
 
     @property
     def ratio(self) -> float:
-        return self.uploaded / self.downloaded if self.downloaded else 0.0
+        """Uploaded over downloaded; for a torrent we only seeded, uploaded over its size."""
+        return share_ratio(self.uploaded, self.downloaded, self.total)
+
+
+def share_ratio(uploaded: int, downloaded: int, total: int) -> float:
+    if downloaded:
+        return uploaded / downloaded
+    return uploaded / total if total else 0.0
 
 
 def _flags(peer) -> str:
@@ -75,13 +108,10 @@ def _flags(peer) -> str:
     return flags or "-"
 
 
-def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
-    from torrentish.wire.peer_id import client_name
-
+def _file_progress(torrent: Torrent) -> list[FileStatus]:
     geometry = torrent.geometry
     have = torrent.have
     files = []
-    total = done = 0
     for index, entry in enumerate(torrent.info.files):
         if entry.padding:
             continue
@@ -94,9 +124,42 @@ def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
                     end = min(entry.offset + entry.length, geometry.piece_offset(piece) + geometry.piece_size(piece))
                     file_done += end - start
         files.append(FileStatus("/".join(entry.path), entry.length, file_done, wanted))
-        if wanted:
-            total += entry.length
-            done += file_done
+    return files
+
+
+def wanted_progress(torrent: Torrent) -> tuple[int, int]:
+    """(verified bytes, total bytes) of the wanted, non-padding files."""
+    info = torrent.info
+    if torrent.wanted_files is None and not any(f.padding for f in info.files):
+        return torrent.done_bytes, info.total_length
+    done = total = 0
+    for f in _file_progress(torrent):
+        if f.wanted:
+            done += f.done
+            total += f.length
+    return done, total
+
+
+def progress_event(torrent: Torrent, now: float) -> ev.Progress:
+    done, total = wanted_progress(torrent)
+    return ev.Progress(
+        now,
+        done=done,
+        total=total,
+        downloaded=torrent.downloaded,
+        uploaded=torrent.uploaded,
+        down_rate=torrent.down.rate(now),
+        up_rate=torrent.up.rate(now),
+        peers=len(torrent.peers),
+    )
+
+
+def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
+    from torrentish.wire.peer_id import client_name
+
+    files = _file_progress(torrent)
+    total = sum(f.length for f in files if f.wanted)
+    done = sum(f.done for f in files if f.wanted)
     peers = []
     n = torrent.num_pieces or 1
     for peer in torrent.peers.values():
@@ -109,9 +172,11 @@ def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
                 up_rate=peer.up.rate(now),
                 progress=peer.bitfield.count() / n,
                 outgoing=peer.outgoing,
+                downloaded=peer.downloaded,
+                uploaded=peer.uploaded,
             )
         )
-    peers.sort(key=lambda p: (-p.down_rate, -p.up_rate, p.address))
+    peers.sort(key=lambda p: (-(p.down_rate + p.up_rate), -p.progress, p.address))
     return TorrentStatus(
         name=torrent.info.name,
         state=torrent.state,
@@ -128,22 +193,20 @@ def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
         known_peers=len(torrent.known),
         availability=_availability(torrent),
         files=tuple(files),
+        info_hash=torrent.info_hash.hex(),
+        num_pieces=torrent.num_pieces,
+        have_pieces=torrent.have.count(),
     )
 
 
 def _availability(torrent: Torrent) -> float:
-    """Copies of the rarest piece among connected peers (plus ours), with the fraction of pieces
-    above that minimum as the decimals, the way mainstream clients show it."""
+    """Distributed copies among the connected peers, the way mainstream clients show it: copies of
+    the rarest piece, plus the fraction of pieces above that minimum as the decimals. Below 1.0 some
+    piece is on no connected peer. Our own pieces do not count."""
     n = torrent.num_pieces
     if n == 0:
         return 0.0
-    counts = [1 if i in torrent.have else 0 for i in range(n)]
-    for peer in torrent.peers.values():
-        if peer.is_seed:
-            counts = [c + 1 for c in counts]
-        else:
-            for i in peer.bitfield:
-                counts[i] += 1
+    counts = [torrent.picker.availability(i) for i in range(n)]
     low = min(counts)
     above = sum(1 for c in counts if c > low)
     return low + above / n

@@ -27,6 +27,7 @@ from torrentish.engine.extensions import Extension
 from torrentish.engine.peer import PeerConnection
 from torrentish.engine.pieces import PieceBuffer, PieceReadCache, sha1_matches
 from torrentish.engine.settings import Settings
+from torrentish.engine.status import progress_event
 from torrentish.errors import ProtocolError
 from torrentish.metainfo import Info
 from torrentish.storage.base import Storage
@@ -111,6 +112,10 @@ class Torrent:
         self._hash_limiter = trio.CapacityLimiter(2)
         # BEP 10: our local message ids are 1, 2, ... in registration order.
         self.extensions: dict[int, Extension] = {i + 1: e for i, e in enumerate(extensions)}
+        # BEP 5: set by a DHT service while it runs. We send `dht_port` in a PORT message to peers
+        # that set the DHT bit; PORT messages from peers go to `on_dht_node((ip, port))`.
+        self.dht_port: int | None = None
+        self.on_dht_node = None
 
     # --------------------------------------------------------------------------- lifecycle
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -202,10 +207,14 @@ class Torrent:
 
     # ------------------------------------------------------------------------------- peers
     def add_peers(self, addresses) -> None:
+        added = False
         for host, port in addresses:
             address = (host, int(port))
             if address not in self.known and len(self.known) < 4 * self.settings.max_peers_per_torrent:
                 self.known[address] = KnownPeer(address)
+                added = True
+        if added and self._nursery is not None:  # dial new peers now, not at the next tick
+            self._connect_more(trio.current_time())
 
     async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover) -> None:
         """Serve a connection whose handshakes are done (ours was sent), until it ends.
@@ -244,6 +253,7 @@ class Torrent:
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError,
                     HandshakeError, ProtocolError) as exc:
                 self._dial_failed(known, str(exc) or type(exc).__name__)
+                self.events.publish(ev.ConnectFailed(trio.current_time(), known.address, str(exc) or type(exc).__name__))
                 if stream is not None:
                     await trio.aclose_forcefully(stream)
                 return
@@ -254,7 +264,10 @@ class Torrent:
     def _dial_failed(self, known: KnownPeer, reason: str) -> None:
         known.failures += 1
         first, cap = self.settings.reconnect_backoff
-        known.next_attempt = trio.current_time() + min(cap, first * 2 ** (known.failures - 1))
+        # Jittered, so two peers that dial each other at once (and each drop one of the two
+        # connections as a duplicate) do not collide again on every retry.
+        delay = min(cap, first * 2 ** (known.failures - 1)) * (0.5 + self.rng.random())
+        known.next_attempt = trio.current_time() + delay
 
     async def _serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known) -> None:
         now = trio.current_time()
@@ -306,7 +319,9 @@ class Torrent:
                     known.retired = True
                 self._dial_failed(known, peer.close_reason or "closed")
             self.events.publish(
-                ev.PeerDisconnected(trio.current_time(), address, peer.close_reason or "closed")
+                ev.PeerDisconnected(
+                    trio.current_time(), address, peer.close_reason or "closed", peer.downloaded, peer.uploaded
+                )
             )
 
     def _greet(self, peer: PeerConnection) -> None:
@@ -339,6 +354,9 @@ class Torrent:
             peer.send(wire.encode(msg.HaveNone()))
         elif count:
             peer.send(wire.encode(msg.BitfieldMsg(self.have.to_bytes())))
+        handshake = peer.codec.handshake  # after our pieces, as libtorrent orders it
+        if self.dht_port and handshake is not None and handshake.supports_dht:
+            peer.send(wire.encode(msg.Port(self.dht_port)))
 
     @staticmethod
     def _ban_key(address: tuple[str, int], peer_id: bytes) -> object:
@@ -407,18 +425,20 @@ class Torrent:
                 peer.send(wire.encode(msg.Interested()))
 
     def _on_request(self, peer, m) -> None:
-        if m.index not in self.have or peer.am_choking:
-            if peer.codec.fast:
-                peer.send(wire.encode(msg.Reject(m.index, m.begin, m.length)))
+        settings = self.settings
+        full = len(peer.upload_queue) >= settings.max_queued_requests
+        if m.index in self.have and not peer.am_choking and not full:
+            peer.refused_requests = 0
+            peer.upload_queue.append((m.index, m.begin, m.length))
+            peer.wake()
             return
-        if len(peer.upload_queue) >= self.settings.max_queued_requests:
-            if len(peer.upload_queue) >= self.settings.request_flood_limit or not peer.codec.fast:
-                peer.close("request flood")
-                return
+        # Each request we refuse (choked, a piece we lack, a full queue) costs a REJECT: a peer
+        # that keeps sending them regardless is flooding us.
+        peer.refused_requests += 1
+        if peer.refused_requests > settings.request_flood_limit or (full and not peer.codec.fast):
+            peer.close("request flood")
+        elif peer.codec.fast:
             peer.send(wire.encode(msg.Reject(m.index, m.begin, m.length)))
-            return
-        peer.upload_queue.append((m.index, m.begin, m.length))
-        peer.wake()
 
     def _on_cancel(self, peer, m) -> None:
         try:
@@ -455,6 +475,10 @@ class Torrent:
         if extension is not None:  # unknown extension messages are ignored (BEP 10)
             extension.on_message(self, peer, m.payload)
 
+    def _on_port(self, peer, m) -> None:
+        if self.on_dht_node is not None and m.port:
+            self.on_dht_node((peer.address[0], m.port))
+
     def send_extended(self, peer: PeerConnection, name: str, payload: bytes) -> bool:
         """Send an extension message with the id the peer chose; False if it lacks the extension."""
         ext_id = peer.extension_ids.get(name)
@@ -473,9 +497,11 @@ class Torrent:
         peer.last_block = now
         peer.snubbed = False
         key = (m.index, m.begin)
-        peer.outstanding.pop(key, None)
         index = m.index
-        if not self.picker.wants_block(Block(index, m.begin, length)):
+        # Only blocks we asked this peer for: an unrequested block pushed into a piece that an
+        # honest peer is filling would make the piece fail and get the honest peer banned too.
+        requested = peer.outstanding.pop(key, None) is not None
+        if not requested or not self.picker.wants_block(Block(index, m.begin, length)):
             self.wasted += length
             return
         for other in self.picker.block_received(peer, Block(index, m.begin, length)):
@@ -509,6 +535,8 @@ class Torrent:
         rate = peer.down.rate(trio.current_time())
         target = int(rate * settings.pipeline_seconds) // BLOCK
         target = max(settings.min_pipeline, min(target, settings.max_pipeline, peer.max_requests))
+        if peer.snubbed:  # it sends nothing: one request keeps the door open, as libtorrent does
+            target = 1
         want = target - len(peer.outstanding)
         if want <= 0:
             return
@@ -578,19 +606,29 @@ class Torrent:
         self.picker.piece_failed(buffer.index)
         self.wasted += len(buffer.data)
         addresses = []
-        for key in buffer.contributors:
+        # A piece with blocks from a peer banned already failed because of that peer: it does
+        # not count against the honest peers that completed it.
+        culprits = buffer.contributors & self.banned or buffer.contributors
+        for key in culprits:
             strikes = self.strikes[key] = self.strikes.get(key, 0) + 1
+            newly_banned = strikes >= self.settings.ban_after_failures and key not in self.banned
+            if newly_banned:
+                self.banned.add(key)  # also when it has left: it is refused if it comes back
             for peer in list(self.peers.values()):
                 if peer.ban_key == key:
                     addresses.append(peer.address)
-                    if strikes >= self.settings.ban_after_failures:
-                        self.banned.add(key)
+                    if newly_banned:
                         peer.close(f"banned: sent data that failed the hash check {strikes} times")
                         self.events.publish(ev.PeerBanned(trio.current_time(), peer.address, "corrupt data"))
                         known = self.known.get(peer.address)
                         if known is not None:
                             known.retired = True
         self.events.publish(ev.PieceFailed(trio.current_time(), buffer.index, tuple(addresses)))
+        # Pieces still being assembled with a banned peer's blocks cannot pass: start them over.
+        for index, open_buffer in list(self.assembly.items()):
+            if open_buffer.contributors & self.banned:
+                del self.assembly[index]
+                self.picker.piece_failed(index)
         self._refill_all()
 
     # ------------------------------------------------------------------------- uploads
@@ -661,6 +699,7 @@ class Torrent:
                 self.check_requests(peer, now)
                 self.fill_requests(peer)
             self._connect_more(now)
+            self.events.publish(progress_event(self, now))
             await trio.sleep(1.0)
 
     def _connect_more(self, now: float) -> None:
@@ -720,4 +759,5 @@ _HANDLERS = {
     msg.Reject: Torrent._on_reject,
     msg.AllowedFast: Torrent._on_allowed_fast,
     msg.Extended: Torrent._on_extended,
+    msg.Port: Torrent._on_port,
 }
