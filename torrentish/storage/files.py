@@ -348,7 +348,9 @@ class FileStorage(Storage):
             unchanged = now_sizes[index] == sizes[index] and now_mtimes[index] == mtimes[index]
             if not unchanged or now_sizes[index] < entry.length:
                 completed.difference_update(self.geometry.pieces_of_file(index))
-        return completed
+        # The record is untrusted: a piece over a sparse hole was never written, whatever it says.
+        geometry = self.geometry
+        return {i for i in completed if self._has_data(geometry.piece_offset(i), geometry.piece_size(i))}
 
 
 def _check_record(record: object, info_hash: bytes, file_count: int) -> tuple[bytes, list[int], list[int]]:
