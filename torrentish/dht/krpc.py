@@ -14,11 +14,11 @@ entries with unusable addresses (skipped).
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from torrentish import bencoding
+from torrentish.compact import dialable, pack_address, unpack_address
 from torrentish.errors import BencodeError, ProtocolError
 
 __all__ = [
@@ -42,9 +42,7 @@ __all__ = [
     "decode_message",
     "encode_message",
     "encode_within",
-    "compact_address",
-    "parse_compact_address",
-    "encode_nodes",
+        "encode_nodes",
     "decode_nodes",
     "valid_address",
 ]
@@ -162,30 +160,11 @@ Message = Query | Response | Error
 
 def valid_address(host: str, port: int) -> bool:
     """An address a DHT message may send us to: an IP literal that can be a unicast host."""
-    if not 0 < port < 65536:
-        return False
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if ip.is_loopback:
-        return True  # ::1 counts as "reserved" to ipaddress, and local swarms need it
-    return not (ip.is_unspecified or ip.is_multicast or ip.is_reserved or host == "255.255.255.255")
-
-
-def compact_address(host: str, port: int) -> bytes:
-    """6 bytes (IPv4) or 18 bytes (IPv6): address then port, network order."""
-    return ipaddress.ip_address(host).packed + port.to_bytes(2, "big")
-
-
-def parse_compact_address(raw: bytes) -> Address:
-    if len(raw) not in (6, 18):
-        raise ValueError("a compact address is 6 or 18 bytes")
-    return str(ipaddress.ip_address(raw[:-2])), int.from_bytes(raw[-2:], "big")
+    return dialable(host, port) is not None
 
 
 def encode_nodes(nodes: tuple[NodeInfo, ...] | list[NodeInfo]) -> bytes:
-    return b"".join(node.node_id + compact_address(node.host, node.port) for node in nodes)
+    return b"".join(node.node_id + pack_address(node.host, node.port) for node in nodes)
 
 
 def decode_nodes(raw: bytes, v6: bool) -> tuple[NodeInfo, ...]:
@@ -195,7 +174,7 @@ def decode_nodes(raw: bytes, v6: bool) -> tuple[NodeInfo, ...]:
         raise ValueError(f"{len(raw)} bytes is not a whole number of {size}-byte nodes")
     out = []
     for offset in range(0, len(raw), size):
-        host, port = parse_compact_address(raw[offset + NODE_ID_LENGTH : offset + size])
+        host, port = unpack_address(raw[offset + NODE_ID_LENGTH : offset + size])
         if valid_address(host, port):
             out.append(NodeInfo(raw[offset : offset + NODE_ID_LENGTH], host, port))
     return tuple(out)
@@ -276,14 +255,14 @@ def _decode_response(top: dict, tid: bytes, version: bytes | None) -> Response:
             raise KrpcError("KRPC values is not a list", tid=tid)
         for item in raw_values:
             if isinstance(item, bytes) and len(item) in (6, 18):
-                address = parse_compact_address(item)
+                address = unpack_address(item)
                 if valid_address(*address) and address not in values:
                     values.append(address)
     token = None
     if b"token" in body:
         token = _bytes(body, b"token", "token", tid, max_length=MAX_TOKEN)
     ip = top.get(b"ip")
-    seen_as = parse_compact_address(ip) if isinstance(ip, bytes) and len(ip) in (6, 18) else None
+    seen_as = unpack_address(ip) if isinstance(ip, bytes) and len(ip) in (6, 18) else None
     return Response(tid=tid, node_id=node_id, nodes=nodes["nodes"], nodes6=nodes["nodes6"], values=tuple(values),
                     token=token, ip=seen_as, version=version)
 
@@ -358,12 +337,12 @@ def encode_message(message: Message) -> bytes:
         if message.nodes6:
             body["nodes6"] = encode_nodes(message.nodes6)
         if message.values:
-            body["values"] = [compact_address(host, port) for host, port in message.values]
+            body["values"] = [pack_address(host, port) for host, port in message.values]
         if message.token is not None:
             body["token"] = message.token
         top.update(y="r", r=body)
         if message.ip is not None:
-            top["ip"] = compact_address(*message.ip)
+            top["ip"] = pack_address(*message.ip)
     elif isinstance(message, Error):
         top.update(y="e", e=[message.code, message.message])
     else:
@@ -382,7 +361,7 @@ def encode_within(response: Response, budget: int) -> bytes:
     while len(data) > budget:
         if response.values:
             excess = len(data) - budget
-            drop = max(1, -(-excess // (len(compact_address(*response.values[-1])) + 3)))
+            drop = max(1, -(-excess // (len(pack_address(*response.values[-1])) + 3)))
             response = replace(response, values=response.values[: max(0, len(response.values) - drop)])
         elif response.nodes6:
             response = replace(response, nodes6=response.nodes6[:-1])

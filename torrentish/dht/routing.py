@@ -18,9 +18,10 @@ while its contact is good. With ``restrict_ips``, a public IP address holds at m
 from __future__ import annotations
 
 import bisect
-import ipaddress
 import random
 from dataclasses import dataclass
+
+from torrentish.compact import is_local
 
 Address = tuple[str, int]
 ID_BITS = 160
@@ -64,14 +65,6 @@ class Bucket:
 
     def covers(self, value: int) -> bool:
         return self.low <= value < self.high
-
-
-def _is_local(host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_private or ip.is_link_local
 
 
 class RoutingTable:
@@ -150,7 +143,7 @@ class RoutingTable:
             if holder.good(now, self.good_for):
                 return None
             self.remove(holder.node_id)
-        if self.restrict_ips and not _is_local(address[0]) and self._ips.get(address[0], 0) >= 1:
+        if self.restrict_ips and not is_local(address[0]) and self._ips.get(address[0], 0) >= 1:
             return None
         newcomer = Contact(node_id, address, last_response=now)
         while True:
@@ -212,7 +205,7 @@ class RoutingTable:
         bucket.last_changed = now
         self._by_id[contact.node_id] = contact
         self._by_address[contact.address] = contact
-        if not _is_local(contact.address[0]):
+        if not is_local(contact.address[0]):
             self._ips[contact.address[0]] = self._ips.get(contact.address[0], 0) + 1
 
     def _add_replacement(self, bucket: Bucket, contact: Contact) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torrentish import bencoding
+from torrentish.compact import IPV6_WIDTH, dialable, is_local, pack_address, unpack_addresses
 from torrentish.errors import BencodeError, ProtocolError
 from torrentish.wire.extension import UT_PEX
 
@@ -74,22 +75,17 @@ class PexMessage:
     dropped: tuple[Address, ...] = ()
 
 
-def _compact(host: str, port: int) -> tuple[bool, bytes]:
-    """(is IPv6, 6 or 18 bytes) for one address."""
-    ip = ipaddress.ip_address(host)
-    return ip.version == 6, ip.packed + port.to_bytes(2, "big")
-
-
 def encode_pex(message: PexMessage) -> bytes:
     """The payload of a ut_pex EXTENDED message. Hosts must be IP literals."""
     out: dict[str, bytearray] = {k: bytearray() for k in ("added", "added.f", "added6", "added6.f", "dropped", "dropped6")}
     for peer in message.added:
-        v6, packed = _compact(peer.host, peer.port)
+        packed = pack_address(peer.host, peer.port)
+        v6 = len(packed) == IPV6_WIDTH
         out["added6" if v6 else "added"] += packed
         out["added6.f" if v6 else "added.f"].append(peer.flags & 0xFF)
     for host, port in message.dropped:
-        v6, packed = _compact(host, port)
-        out["dropped6" if v6 else "dropped"] += packed
+        packed = pack_address(host, port)
+        out["dropped6" if len(packed) == IPV6_WIDTH else "dropped"] += packed
     return bencoding.encode({key: bytes(value) for key, value in out.items()})
 
 
@@ -102,11 +98,7 @@ def _unpack(raw: Any, key: str, size: int) -> list[Address]:
         raise ProtocolError(f"ut_pex {key!r} is {len(raw)} bytes, not a multiple of {size}")
     if len(raw) // size > MAX_ENTRIES_IN:
         raise ProtocolError(f"ut_pex {key!r} lists {len(raw) // size} peers (limit {MAX_ENTRIES_IN})")
-    addresses = []
-    for offset in range(0, len(raw), size):
-        ip = ipaddress.ip_address(raw[offset : offset + size - 2])
-        addresses.append((str(ip), int.from_bytes(raw[offset + size - 2 : offset + size], "big")))
-    return addresses
+    return unpack_addresses(raw, size)
 
 
 def _flags(raw: Any, count: int) -> bytes:
@@ -137,37 +129,28 @@ def decode_pex(payload: bytes) -> PexMessage:
     )
 
 
-def _is_local(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return ip.is_loopback or ip.is_private or ip.is_link_local
-
-
 def usable_address(host: str, port: int, other_side: str) -> bool:
     """Whether ``host:port`` is worth passing between us and the peer at ``other_side``.
 
     Refused: port 0, non-IP hosts, unspecified/multicast/reserved/broadcast addresses, and local
     (loopback, private, link-local) addresses when the other side is not local itself.
     """
-    if not 0 < port < 65536:
+    address = dialable(host, port)
+    if address is None:
         return False
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    reserved = ip.is_reserved and not ip.is_loopback  # ipaddress files ::1 under "reserved" too
-    if ip.is_unspecified or ip.is_multicast or reserved or ip == ipaddress.IPv4Address("255.255.255.255"):
-        return False
-    if _is_local(ip):
-        try:
-            other = ipaddress.ip_address(other_side)
-        except ValueError:
+    if is_local(address[0]):
+        if not is_local(other_side):
             return False
-        if not _is_local(other):
-            return False
-        if ip.is_loopback and not other.is_loopback:
+        if _is_loopback(address[0]) and not _is_loopback(other_side):
             return False
     return True
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class PexDiff:

@@ -9,11 +9,10 @@ wrong raises `TrackerError` (or `TrackerFailure` when the tracker said "no" in i
 
 from __future__ import annotations
 
-import ipaddress
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from torrentish.compact import dialable, pack_addresses, unpack_addresses
 from torrentish.errors import ProtocolError
 
 __all__ = [
@@ -111,52 +110,24 @@ def check_count(value: object, what: str) -> int:
 
 
 def peer_address(host: str, port: int) -> tuple[str, int] | None:
-    """(ip, port) in canonical form if it is a peer worth dialing, else None.
-
-    Port 0, unspecified and multicast addresses are dropped; IPv4-mapped IPv6 becomes IPv4.
-    """
-    if not 0 < port < 65536:
-        return None
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_unspecified or ip.is_multicast:
-        return None
-    return str(ip), port
+    """(ip, port) in canonical form if it is a peer worth dialing, else None (see compact.dialable)."""
+    return dialable(host, port)
 
 
 def decode_compact_peers(data: bytes, width: int, limit: int = MAX_PEERS) -> list[tuple[str, int]]:
     """BEP 23 (6 bytes: IPv4 + port) or BEP 7 (18 bytes: IPv6 + port) peer strings.
 
-    A length that is not a multiple of the width is an error; entries past `limit` are ignored.
+    A length that is not a multiple of the width is an error; entries past `limit` are ignored,
+    junk addresses dropped, duplicates removed.
     """
-    if width not in (6, 18):
-        raise ValueError("width is 6 or 18")
-    if len(data) % width:
-        raise TrackerError(f"tracker reply: compact peer list of {len(data)} bytes is not a multiple of {width}")
-    peers: list[tuple[str, int]] = []
-    seen: set[tuple[str, int]] = set()
-    for start in range(0, min(len(data), limit * width), width):
-        raw_ip = data[start : start + width - 2]
-        (port,) = struct.unpack_from(">H", data, start + width - 2)
-        ip = ipaddress.IPv4Address(raw_ip) if width == 6 else ipaddress.IPv6Address(raw_ip)
-        address = peer_address(str(ip), port)
-        if address is not None and address not in seen:
-            seen.add(address)
-            peers.append(address)
-    return peers
+    try:
+        addresses = unpack_addresses(data, width, limit)
+    except ValueError as error:
+        raise TrackerError(f"tracker reply: compact peer list: {error}") from None
+    peers = (dialable(host, port) for host, port in addresses)
+    return list(dict.fromkeys(peer for peer in peers if peer is not None))
 
 
 def encode_compact_peers(peers: Iterable[tuple[str, int]], width: int) -> bytes:
     """The compact form of those peers whose address family matches `width` (6 or 18)."""
-    out = bytearray()
-    for host, port in peers:
-        ip = ipaddress.ip_address(host)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if (width == 6) == (ip.version == 4):
-            out += ip.packed + struct.pack(">H", port)
-    return bytes(out)
+    return pack_addresses(peers, width)
