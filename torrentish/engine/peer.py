@@ -181,13 +181,13 @@ class PeerConnection:
                 self._outbox = bytearray()
                 while self.upload_queue and not self.am_choking and len(batch) < SEND_BATCH:
                     index, begin, length = self.upload_queue.popleft()
-                    block = await torrent.read_block(index, begin, length)
+                    block = await torrent.uploads.read_block(index, begin, length)
                     batch += wire.encode_piece_header(index, begin, length)
                     batch += block
                     self.uploaded += length
-                    torrent.on_block_sent(self, length)
+                    torrent.uploads.on_block_sent(self, length)
                 now = trio.current_time()
-                delay = torrent.upload_delay(len(batch), now)
+                delay = torrent.uploads.delay(len(batch), now)
                 if delay > 0:
                     await trio.sleep(delay)
                 await self.stream.send_all(batch)

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from ipaddress import ip_address
 
 import trio
 
 from torrentish.core.bitfield import Bitfield
-from torrentish.core.choker import ChokeCandidate, Choker
 from torrentish.core.picker import Block, PiecePicker
 from torrentish.core.rates import RateMeter, TokenBucket
 from torrentish.engine import events as ev
+from torrentish.engine.checking import find_verified_pieces
+from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
 from torrentish.engine.peer import PeerConnection
-from torrentish.engine.pieces import PieceBuffer, PieceReadCache, sha1_matches
+from torrentish.engine.pieces import PieceBuffer
 from torrentish.engine.settings import Settings
+from torrentish.engine.uploads import Uploads
 from torrentish.engine.status import progress_event
 from torrentish.errors import ProtocolError
 from torrentish.metainfo import Info
@@ -37,18 +38,6 @@ from torrentish.wire.codec import PeerCodec
 from torrentish.wire.extension import decode_extended_handshake, encode_extended_handshake
 
 BLOCK = 16384
-
-
-@dataclass
-class KnownPeer:
-    """An address we may dial, with its retry state."""
-
-    address: tuple[str, int]
-    failures: int = 0
-    next_attempt: float = 0.0
-    connecting: bool = False
-    connected: bool = False
-    retired: bool = False  # ourselves, banned, or a seed while we are one
 
 
 class Torrent:
@@ -80,19 +69,11 @@ class Torrent:
             self.geometry, rng, strategy=strategy, max_open_bytes=settings.assembly_budget
         )
         self.wanted_files = wanted_files
-        self.choker = Choker(
-            slots=settings.upload_slots,
-            interval=settings.rechoke_interval,
-            optimistic_every=settings.optimistic_every,
-            rng=rng,
-        )
         self.peers: dict[bytes, PeerConnection] = {}
-        self.known: dict[tuple[str, int], KnownPeer] = {}
         self.assembly: dict[int, PieceBuffer] = {}
         self.verifying: set[int] = set()
         self.strikes: dict[object, int] = {}
         self.banned: set[object] = set()
-        self.read_cache = PieceReadCache(self._read_piece, budget=32 * 1024 * 1024)
 
         self.up_bucket = TokenBucket(settings.max_upload_rate, burst=256 * 1024)
         self.down_bucket = TokenBucket(settings.max_download_rate, burst=256 * 1024)
@@ -116,6 +97,29 @@ class Torrent:
         # that set the DHT bit; PORT messages from peers go to `on_dht_node((ip, port))`.
         self.dht_port: int | None = None
         self.on_dht_node = None
+        self.connector = Connector(self)
+        self.uploads = Uploads(self)
+        self._handlers = {
+            msg.Choke: self._on_choke,
+            msg.Unchoke: self._on_unchoke,
+            msg.Interested: self.uploads.on_interested,
+            msg.NotInterested: self.uploads.on_not_interested,
+            msg.Have: self._on_have,
+            msg.BitfieldMsg: self._on_bitfield,
+            msg.HaveAll: self._on_have_all,
+            msg.HaveNone: self._on_have_none,
+            msg.Request: self.uploads.on_request,
+            msg.Cancel: self.uploads.on_cancel,
+            msg.Piece: self._on_piece,
+            msg.Reject: self._on_reject,
+            msg.AllowedFast: self._on_allowed_fast,
+            msg.Extended: self._on_extended,
+            msg.Port: self._on_port,
+        }
+
+    @property
+    def known(self) -> dict[tuple[str, int], KnownPeer]:
+        return self.connector.known
 
     # --------------------------------------------------------------------------- lifecycle
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -124,13 +128,17 @@ class Torrent:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                await self._check_existing()
+                for index in await find_verified_pieces(self, self._hash_limiter):
+                    self.have.add(index)
+                    self.picker.piece_verified(index)
+                    self.done_bytes += self.geometry.piece_size(index)
+                self._dirty = True
                 self._apply_file_selection()
                 self._set_state("seeding" if self.have.complete() else "downloading")
                 if self.picker.complete:
                     self._finish()
                 nursery.start_soon(self._tick_loop)
-                nursery.start_soon(self._choke_loop)
+                nursery.start_soon(self.uploads.run)
                 nursery.start_soon(self._resume_loop)
                 task_status.started(self)
         finally:
@@ -144,41 +152,6 @@ class Torrent:
         if state != self.state:
             self.state = state
             self.events.publish(ev.StateChanged(trio.current_time(), state))
-
-    async def _check_existing(self) -> None:
-        """Trust the resume record; hash every other piece that has data on disk."""
-        recorded = await self.storage.load_completed()
-        for index in recorded:
-            if 0 <= index < self.num_pieces:
-                self.have.add(index)
-        candidates = []
-        for index in range(self.num_pieces):
-            if index not in self.have and await self.storage.has_data(
-                self.geometry.piece_offset(index), self.geometry.piece_size(index)
-            ):
-                candidates.append(index)
-        checked = 0
-        total = len(candidates)
-
-        async def check(index: int) -> None:
-            nonlocal checked
-            async with self._hash_limiter:
-                data = await self.storage.read(
-                    self.geometry.piece_offset(index), self.geometry.piece_size(index)
-                )
-                if await trio.to_thread.run_sync(sha1_matches, data, self.info.piece_hash(index)):
-                    self.have.add(index)
-                    self._dirty = True
-            checked += 1
-            if checked % 64 == 0 or checked == total:
-                self.events.publish(ev.CheckingProgress(trio.current_time(), checked, total))
-
-        async with trio.open_nursery() as nursery:
-            for index in candidates:
-                nursery.start_soon(check, index)
-        for index in self.have:
-            self.picker.piece_verified(index)
-            self.done_bytes += self.geometry.piece_size(index)
 
     def _apply_file_selection(self) -> None:
         if self.wanted_files is None:
@@ -207,14 +180,8 @@ class Torrent:
 
     # ------------------------------------------------------------------------------- peers
     def add_peers(self, addresses) -> None:
-        added = False
-        for host, port in addresses:
-            address = (host, int(port))
-            if address not in self.known and len(self.known) < 4 * self.settings.max_peers_per_torrent:
-                self.known[address] = KnownPeer(address)
-                added = True
-        if added and self._nursery is not None:  # dial new peers now, not at the next tick
-            self._connect_more(trio.current_time())
+        if self.connector.add(addresses) and self._nursery is not None:
+            self.connector.connect_more(trio.current_time(), self._nursery)  # now, not next tick
 
     async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover) -> None:
         """Serve a connection whose handshakes are done (ours was sent), until it ends.
@@ -227,7 +194,7 @@ class Torrent:
 
         async def serve() -> None:
             try:
-                await self._serve_peer(stream, codec, handshake, address, False, leftover, None)
+                await self.serve_peer(stream, codec, handshake, address, False, leftover, None)
             finally:
                 done.set()
 
@@ -237,39 +204,8 @@ class Torrent:
     def can_accept(self) -> bool:
         return self._nursery is not None and len(self.peers) < self.settings.max_peers_per_torrent
 
-    async def _dial(self, known: KnownPeer) -> None:
-        from torrentish.engine.handshake import HandshakeError, outgoing_handshake
-
-        known.connecting = True
-        host, port = known.address
-        stream = None
-        try:
-            try:
-                stream = await self.client.network.connect(host, port)
-                with trio.fail_after(self.settings.handshake_timeout):
-                    handshake, codec, leftover = await outgoing_handshake(
-                        stream, self.info_hash, self.client.peer_id
-                    )
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError,
-                    HandshakeError, ProtocolError) as exc:
-                self._dial_failed(known, str(exc) or type(exc).__name__)
-                self.events.publish(ev.ConnectFailed(trio.current_time(), known.address, str(exc) or type(exc).__name__))
-                if stream is not None:
-                    await trio.aclose_forcefully(stream)
-                return
-            await self._serve_peer(stream, codec, handshake, known.address, True, leftover, known)
-        finally:
-            known.connecting = False
-
-    def _dial_failed(self, known: KnownPeer, reason: str) -> None:
-        known.failures += 1
-        first, cap = self.settings.reconnect_backoff
-        # Jittered, so two peers that dial each other at once (and each drop one of the two
-        # connections as a duplicate) do not collide again on every retry.
-        delay = min(cap, first * 2 ** (known.failures - 1)) * (0.5 + self.rng.random())
-        known.next_attempt = trio.current_time() + delay
-
-    async def _serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known) -> None:
+    async def serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known) -> None:
+        """Run one connection whose handshakes are done, until it ends (known: if we dialed it)."""
         now = trio.current_time()
         peer_id = handshake.peer_id
         reason = None
@@ -289,7 +225,7 @@ class Torrent:
         if reason is not None:
             if known is not None:
                 known.retired = reason != "too many peers"
-                self._dial_failed(known, reason)
+                self.connector.failed(known)
             await trio.aclose_forcefully(stream)
             return
         peer = PeerConnection(self, stream, codec, address, peer_id, outgoing, now)
@@ -317,7 +253,7 @@ class Torrent:
                 known.connected = False
                 if self.have.complete() and peer.is_seed:
                     known.retired = True
-                self._dial_failed(known, peer.close_reason or "closed")
+                self.connector.failed(known)
             self.events.publish(
                 ev.PeerDisconnected(
                     trio.current_time(), address, peer.close_reason or "closed", peer.downloaded, peer.uploaded
@@ -370,9 +306,9 @@ class Torrent:
 
     # ------------------------------------------------------------------------ messages in
     def on_message(self, peer: PeerConnection, m) -> None:
-        handler = _HANDLERS.get(type(m))
+        handler = self._handlers.get(type(m))
         if handler is not None:
-            handler(self, peer, m)
+            handler(peer, m)
 
     def _on_choke(self, peer, m) -> None:
         peer.peer_choking = True
@@ -382,15 +318,6 @@ class Torrent:
 
     def _on_unchoke(self, peer, m) -> None:
         peer.peer_choking = False
-
-    def _on_interested(self, peer, m) -> None:
-        peer.peer_interested = True
-        slots = self.settings.upload_slots
-        if peer.am_choking and (slots == 0 or self._unchoked_interested() < slots):
-            self._unchoke(peer)
-
-    def _on_not_interested(self, peer, m) -> None:
-        peer.peer_interested = False
 
     def _on_have(self, peer, m) -> None:
         if m.index in peer.bitfield:
@@ -423,28 +350,6 @@ class Torrent:
             if self.picker.interesting(peer.bitfield):
                 peer.am_interested = True
                 peer.send(wire.encode(msg.Interested()))
-
-    def _on_request(self, peer, m) -> None:
-        settings = self.settings
-        full = len(peer.upload_queue) >= settings.max_queued_requests
-        if m.index in self.have and not peer.am_choking and not full:
-            peer.refused_requests = 0
-            peer.upload_queue.append((m.index, m.begin, m.length))
-            peer.wake()
-            return
-        # Each request we refuse (choked, a piece we lack, a full queue) costs a REJECT: a peer
-        # that keeps sending them regardless is flooding us.
-        peer.refused_requests += 1
-        if peer.refused_requests > settings.request_flood_limit or (full and not peer.codec.fast):
-            peer.close("request flood")
-        elif peer.codec.fast:
-            peer.send(wire.encode(msg.Reject(m.index, m.begin, m.length)))
-
-    def _on_cancel(self, peer, m) -> None:
-        try:
-            peer.upload_queue.remove((m.index, m.begin, m.length))
-        except ValueError:
-            pass
 
     def _on_reject(self, peer, m) -> None:
         if peer.outstanding.pop((m.index, m.begin), None) is not None:
@@ -620,9 +525,7 @@ class Torrent:
                     if newly_banned:
                         peer.close(f"banned: sent data that failed the hash check {strikes} times")
                         self.events.publish(ev.PeerBanned(trio.current_time(), peer.address, "corrupt data"))
-                        known = self.known.get(peer.address)
-                        if known is not None:
-                            known.retired = True
+                        self.connector.retire(peer.address)
         self.events.publish(ev.PieceFailed(trio.current_time(), buffer.index, tuple(addresses)))
         # Pieces still being assembled with a banned peer's blocks cannot pass: start them over.
         for index, open_buffer in list(self.assembly.items()):
@@ -631,65 +534,8 @@ class Torrent:
                 self.picker.piece_failed(index)
         self._refill_all()
 
-    # ------------------------------------------------------------------------- uploads
-    async def _read_piece(self, index: int) -> bytes:
-        return await self.storage.read(self.geometry.piece_offset(index), self.geometry.piece_size(index))
-
-    async def read_block(self, index: int, begin: int, length: int) -> memoryview:
-        piece = await self.read_cache.get(index)
-        return memoryview(piece)[begin : begin + length]  # no copy: the writer copies it once
-
-    def on_block_sent(self, peer: PeerConnection, length: int) -> None:
-        now = trio.current_time()
-        peer.up.add(length, now)
-        self.up.add(length, now)
-        self.uploaded += length
-
-    def upload_delay(self, n: int, now: float) -> float:
-        return max(self.up_bucket.delay(n, now), self.client.up_bucket.delay(n, now))
-
     def download_delay(self, n: int, now: float) -> float:
         return max(self.down_bucket.delay(n, now), self.client.down_bucket.delay(n, now))
-
-    # ------------------------------------------------------------------------- choking
-    def _unchoked_interested(self) -> int:
-        return sum(1 for p in self.peers.values() if not p.am_choking and p.peer_interested)
-
-    def _unchoke(self, peer: PeerConnection) -> None:
-        peer.am_choking = False
-        peer.send(wire.encode(msg.Unchoke()))
-
-    def _choke(self, peer: PeerConnection) -> None:
-        peer.am_choking = True
-        if peer.codec.fast:
-            for index, begin, length in peer.upload_queue:
-                peer.send(wire.encode(msg.Reject(index, begin, length)))
-        peer.upload_queue.clear()
-        peer.send(wire.encode(msg.Choke()))
-
-    def rechoke(self, now: float) -> None:
-        seeding = self.picker.complete
-        candidates = [
-            ChokeCandidate(
-                key=peer.peer_id,
-                interested=peer.peer_interested,
-                rate=(peer.up if seeding else peer.down).rate(now),
-                connected_at=peer.connected_at,
-                snubbed=peer.snubbed,
-            )
-            for peer in sorted(self.peers.values(), key=lambda p: p.connected_at)
-        ]
-        unchoke = self.choker.rechoke(candidates, now, seeding)
-        for peer in list(self.peers.values()):
-            if peer.peer_id in unchoke and peer.am_choking:
-                self._unchoke(peer)
-            elif peer.peer_id not in unchoke and not peer.am_choking:
-                self._choke(peer)
-
-    async def _choke_loop(self) -> None:
-        while True:
-            await trio.sleep(self.settings.rechoke_interval)
-            self.rechoke(trio.current_time())
 
     # --------------------------------------------------------------- periodic upkeep
     async def _tick_loop(self) -> None:
@@ -698,22 +544,9 @@ class Torrent:
             for peer in list(self.peers.values()):
                 self.check_requests(peer, now)
                 self.fill_requests(peer)
-            self._connect_more(now)
+            self.connector.connect_more(now, self._nursery)
             self.events.publish(progress_event(self, now))
             await trio.sleep(1.0)
-
-    def _connect_more(self, now: float) -> None:
-        assert self._nursery is not None
-        busy = len(self.peers) + sum(1 for k in self.known.values() if k.connecting)
-        room = self.settings.max_peers_per_torrent - busy
-        for known in self.known.values():
-            if room <= 0:
-                break
-            if known.connecting or known.connected or known.retired or now < known.next_attempt:
-                continue
-            known.next_attempt = now + self.settings.reconnect_backoff[1]
-            self._nursery.start_soon(self._dial, known)
-            room -= 1
 
     async def _resume_loop(self) -> None:
         while True:
@@ -743,21 +576,3 @@ def _compact_ip(host: str) -> bytes | None:
     except ValueError:
         return None
 
-
-_HANDLERS = {
-    msg.Choke: Torrent._on_choke,
-    msg.Unchoke: Torrent._on_unchoke,
-    msg.Interested: Torrent._on_interested,
-    msg.NotInterested: Torrent._on_not_interested,
-    msg.Have: Torrent._on_have,
-    msg.BitfieldMsg: Torrent._on_bitfield,
-    msg.HaveAll: Torrent._on_have_all,
-    msg.HaveNone: Torrent._on_have_none,
-    msg.Request: Torrent._on_request,
-    msg.Cancel: Torrent._on_cancel,
-    msg.Piece: Torrent._on_piece,
-    msg.Reject: Torrent._on_reject,
-    msg.AllowedFast: Torrent._on_allowed_fast,
-    msg.Extended: Torrent._on_extended,
-    msg.Port: Torrent._on_port,
-}

@@ -1,0 +1,102 @@
+"""The addresses a torrent may dial, and dialing them with backoff.
+
+Addresses come from --peer, trackers, LSD, the DHT and PEX; each has its retry state. A peer we
+must not dial again (ourselves, banned, a seed while we are one) is retired, not forgotten, so
+sources that keep naming it do not bring it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from torrentish.engine import events as ev
+from torrentish.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from torrentish.engine.torrent import Torrent
+
+
+@dataclass
+class KnownPeer:
+    """An address we may dial, with its retry state."""
+
+    address: tuple[str, int]
+    failures: int = 0
+    next_attempt: float = 0.0
+    connecting: bool = False
+    connected: bool = False
+    retired: bool = False  # ourselves, banned, or a seed while we are one
+
+
+class Connector:
+    def __init__(self, torrent: Torrent):
+        self.torrent = torrent
+        self.known: dict[tuple[str, int], KnownPeer] = {}
+
+    def add(self, addresses) -> bool:
+        """Remember addresses (bounded); True if any was new."""
+        limit = 4 * self.torrent.settings.max_peers_per_torrent
+        added = False
+        for host, port in addresses:
+            address = (host, int(port))
+            if address not in self.known and len(self.known) < limit:
+                self.known[address] = KnownPeer(address)
+                added = True
+        return added
+
+    def retire(self, address: tuple[str, int]) -> None:
+        known = self.known.get(address)
+        if known is not None:
+            known.retired = True
+
+    def failed(self, known: KnownPeer) -> None:
+        """The attempt or the connection ended: back off before the next one."""
+        known.failures += 1
+        first, cap = self.torrent.settings.reconnect_backoff
+        # Jittered, so two peers that dial each other at once (and each drop one of the two
+        # connections as a duplicate) do not collide again on every retry.
+        delay = min(cap, first * 2 ** (known.failures - 1)) * (0.5 + self.torrent.rng.random())
+        known.next_attempt = trio.current_time() + delay
+
+    def connect_more(self, now: float, nursery: trio.Nursery) -> None:
+        """Dial known peers that are due, while the torrent has room for more connections."""
+        torrent = self.torrent
+        busy = len(torrent.peers) + sum(1 for k in self.known.values() if k.connecting)
+        room = torrent.settings.max_peers_per_torrent - busy
+        for known in self.known.values():
+            if room <= 0:
+                break
+            if known.connecting or known.connected or known.retired or now < known.next_attempt:
+                continue
+            known.next_attempt = now + torrent.settings.reconnect_backoff[1]
+            nursery.start_soon(self._dial, known)
+            room -= 1
+
+    async def _dial(self, known: KnownPeer) -> None:
+        from torrentish.engine.handshake import HandshakeError, outgoing_handshake
+
+        torrent = self.torrent
+        client = torrent.client
+        known.connecting = True
+        host, port = known.address
+        stream = None
+        try:
+            try:
+                stream = await client.network.connect(host, port)
+                with trio.fail_after(torrent.settings.handshake_timeout):
+                    handshake, codec, leftover = await outgoing_handshake(stream, torrent.info_hash, client.peer_id)
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError,
+                    HandshakeError, ProtocolError) as exc:
+                self.failed(known)
+                torrent.events.publish(
+                    ev.ConnectFailed(trio.current_time(), known.address, str(exc) or type(exc).__name__)
+                )
+                if stream is not None:
+                    await trio.aclose_forcefully(stream)
+                return
+            await torrent.serve_peer(stream, codec, handshake, known.address, True, leftover, known)
+        finally:
+            known.connecting = False

@@ -1,0 +1,135 @@
+"""Serving the peers that download from us: who gets an upload slot, and their block requests.
+
+Choking follows BEP 3 (torrentish.core.choker decides; this applies it). Requests from an
+unchoked peer queue on its connection and its writer task serves them from a cache of whole
+pieces, so a peer reading a piece block by block costs one disk read, not one per block.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from torrentish.core.choker import ChokeCandidate, Choker
+from torrentish.engine.pieces import PieceReadCache
+from torrentish.wire import codec as wire
+from torrentish.wire import messages as msg
+
+if TYPE_CHECKING:
+    from torrentish.engine.peer import PeerConnection
+    from torrentish.engine.torrent import Torrent
+
+READ_CACHE_BYTES = 32 * 1024 * 1024
+
+
+class Uploads:
+    def __init__(self, torrent: Torrent):
+        self.torrent = torrent
+        settings = torrent.settings
+        self.choker = Choker(
+            slots=settings.upload_slots,
+            interval=settings.rechoke_interval,
+            optimistic_every=settings.optimistic_every,
+            rng=torrent.rng,
+        )
+        self.read_cache = PieceReadCache(self._read_piece, budget=READ_CACHE_BYTES)
+        # A free rider never unchokes anyone (for swarm experiments); it still downloads.
+        self.free_rider = False
+
+    # ------------------------------------------------------------------------ messages
+    def on_interested(self, peer: PeerConnection, m) -> None:
+        peer.peer_interested = True
+        slots = self.torrent.settings.upload_slots
+        if peer.am_choking and (slots == 0 or self._unchoked_interested() < slots):
+            self.unchoke(peer)  # a free slot is not kept waiting for the next rechoke
+
+    def on_not_interested(self, peer: PeerConnection, m) -> None:
+        peer.peer_interested = False
+
+    def on_request(self, peer: PeerConnection, m) -> None:
+        settings = self.torrent.settings
+        full = len(peer.upload_queue) >= settings.max_queued_requests
+        if m.index in self.torrent.have and not peer.am_choking and not full:
+            peer.refused_requests = 0
+            peer.upload_queue.append((m.index, m.begin, m.length))
+            peer.wake()
+            return
+        # Each request we refuse (choked, a piece we lack, a full queue) costs a REJECT: a peer
+        # that keeps sending them regardless is flooding us.
+        peer.refused_requests += 1
+        if peer.refused_requests > settings.request_flood_limit or (full and not peer.codec.fast):
+            peer.close("request flood")
+        elif peer.codec.fast:
+            peer.send(wire.encode(msg.Reject(m.index, m.begin, m.length)))
+
+    def on_cancel(self, peer: PeerConnection, m) -> None:
+        try:
+            peer.upload_queue.remove((m.index, m.begin, m.length))
+        except ValueError:
+            pass
+
+    # ---------------------------------------------------------------- serving blocks
+    async def _read_piece(self, index: int) -> bytes:
+        geometry = self.torrent.geometry
+        return await self.torrent.storage.read(geometry.piece_offset(index), geometry.piece_size(index))
+
+    async def read_block(self, index: int, begin: int, length: int) -> memoryview:
+        piece = await self.read_cache.get(index)
+        return memoryview(piece)[begin : begin + length]  # no copy: the writer copies it once
+
+    def on_block_sent(self, peer: PeerConnection, length: int) -> None:
+        torrent = self.torrent
+        now = trio.current_time()
+        peer.up.add(length, now)
+        torrent.up.add(length, now)
+        torrent.uploaded += length
+
+    def delay(self, n: int, now: float) -> float:
+        """How long to wait before sending n more bytes (per-torrent and global limits)."""
+        torrent = self.torrent
+        return max(torrent.up_bucket.delay(n, now), torrent.client.up_bucket.delay(n, now))
+
+    # ----------------------------------------------------------------------- choking
+    def _unchoked_interested(self) -> int:
+        return sum(1 for p in self.torrent.peers.values() if not p.am_choking and p.peer_interested)
+
+    def unchoke(self, peer: PeerConnection) -> None:
+        if self.free_rider:
+            return
+        peer.am_choking = False
+        peer.send(wire.encode(msg.Unchoke()))
+
+    def choke(self, peer: PeerConnection) -> None:
+        peer.am_choking = True
+        if peer.codec.fast:
+            for index, begin, length in peer.upload_queue:
+                peer.send(wire.encode(msg.Reject(index, begin, length)))
+        peer.upload_queue.clear()
+        peer.send(wire.encode(msg.Choke()))
+
+    def rechoke(self, now: float) -> None:
+        peers = self.torrent.peers
+        seeding = self.torrent.picker.complete
+        candidates = [
+            ChokeCandidate(
+                key=peer.peer_id,
+                interested=peer.peer_interested,
+                rate=(peer.up if seeding else peer.down).rate(now),
+                connected_at=peer.connected_at,
+                snubbed=peer.snubbed,
+            )
+            for peer in sorted(peers.values(), key=lambda p: p.connected_at)
+        ]
+        unchoke = self.choker.rechoke(candidates, now, seeding)
+        for peer in list(peers.values()):
+            if peer.peer_id in unchoke and peer.am_choking:
+                self.unchoke(peer)
+            elif peer.peer_id not in unchoke and not peer.am_choking:
+                self.choke(peer)
+
+    async def run(self) -> None:
+        """The BEP 3 rechoke round, every `rechoke_interval` seconds."""
+        while True:
+            await trio.sleep(self.torrent.settings.rechoke_interval)
+            self.rechoke(trio.current_time())
