@@ -342,3 +342,32 @@ async def test_not_interested_once_a_peer_has_nothing_more_for_us(sample, clock)
             await completes(torrent, storage, sample, timeout=600)
             kinds = [type(m) for m in peer.received if isinstance(m, (msg.Interested, msg.NotInterested))]
             assert kinds == [msg.Interested, msg.NotInterested]
+
+
+class _SlowToCheck(MemoryStorage):
+    """A seed's storage whose check of existing data takes a while (a big torrent on a slow disk)."""
+
+    def __init__(self, source: MemoryStorage, checking: trio.Event, release: trio.Event):
+        self.__dict__.update(source.__dict__)
+        self._checking, self._release = checking, release
+
+    async def has_data(self, offset, length):
+        self._checking.set()
+        await self._release.wait()
+        return await super().has_data(offset, length)
+
+
+async def test_a_leecher_that_arrives_while_the_seed_is_checking_still_completes(sample):
+    """Peers are refused during the check, so none is greeted with a partial bitfield that the
+    HAVEs for pieces found later would never complete."""
+    checking, release = trio.Event(), trio.Event()
+    storage = _SlowToCheck(sample.seed_storage(), checking, release)
+    async with clients(2) as (seed, leecher), trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: seed.add_torrent(sample.info, storage, upload_only=True))
+        await checking.wait()
+        target = sample.empty_storage()
+        torrent = await leecher.add_torrent(sample.info, target, peers=[(LOCALHOST, seed.port)])
+        await trio.sleep(0.3)  # it dials while the seed is checking, and is turned away
+        assert not seed.torrents[sample.info_hash].peers
+        release.set()
+        await completes(torrent, target, sample)

@@ -89,6 +89,10 @@ class Torrent:
         self.completed = trio.Event()
         self.events: ev.EventBus = client.events
         self._nursery: trio.Nursery | None = None
+        # Peers are taken on only once the check of existing data is over: what we greet them
+        # with (bitfield, HAVE ALL) must be the whole truth, and HAVEs for pieces the check
+        # finds are never sent.
+        self._serving = False
         self._dirty = False
         self._hash_limiter = trio.CapacityLimiter(2)
         # BEP 10: our local message ids are 1, 2, ... in registration order.
@@ -137,6 +141,7 @@ class Torrent:
                 self._set_state("seeding" if self.have.complete() else "downloading")
                 if self.picker.complete:
                     self._finish()
+                self._serving = True
                 nursery.start_soon(self._tick_loop)
                 nursery.start_soon(self.uploads.run)
                 nursery.start_soon(self._resume_loop)
@@ -180,7 +185,7 @@ class Torrent:
 
     # ------------------------------------------------------------------------------- peers
     def add_peers(self, addresses) -> None:
-        if self.connector.add(addresses) and self._nursery is not None:
+        if self.connector.add(addresses) and self._serving:
             self.connector.connect_more(trio.current_time(), self._nursery)  # now, not next tick
 
     async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover) -> None:
@@ -202,7 +207,7 @@ class Torrent:
         await done.wait()
 
     def can_accept(self) -> bool:
-        return self._nursery is not None and len(self.peers) < self.settings.max_peers_per_torrent
+        return self._serving and len(self.peers) < self.settings.max_peers_per_torrent
 
     async def serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known) -> None:
         """Run one connection whose handshakes are done, until it ends (known: if we dialed it)."""
@@ -443,7 +448,9 @@ class Torrent:
         if peer.snubbed:  # it sends nothing: one request keeps the door open, as libtorrent does
             target = 1
         want = target - len(peer.outstanding)
-        if want <= 0:
+        # Hysteresis: top the pipeline up in batches, not one request per block that arrives
+        # (an idle pipeline is always refilled).
+        if want <= 0 or (peer.outstanding and want < max(4, target // 4)):
             return
         blocks = self.picker.pick(peer, peer.bitfield, want, allowed=allowed)
         if not blocks:

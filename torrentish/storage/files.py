@@ -52,6 +52,12 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
+# Writes go to the kernel in 16 KiB pieces, as aria2's do: on this project's VMs a 1 MiB buffered
+# write costs several times more system time once the host has reclaimed free guest memory
+# (bench/README.md, "Transfers": 4 GiB leecher system time 11.1 s -> 2.8 s).
+WRITE_CHUNK = 16 * 1024
+
+
 class FileStorage(Storage):
     """Piece data in the torrent's files under ``content_path``."""
 
@@ -241,7 +247,8 @@ class FileStorage(Storage):
                     self._prepare(index, fd)
                     done = 0
                     while done < span:
-                        done += os.pwrite(fd, view[position + done : position + span], inner + done)
+                        chunk = view[position + done : position + min(span, done + WRITE_CHUNK)]
+                        done += os.pwrite(fd, chunk, inner + done)
                 with self._lock:
                     self._dirty.add(index)
             position += span
