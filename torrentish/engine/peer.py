@@ -179,13 +179,20 @@ class PeerConnection:
             while self._outbox or (self.upload_queue and not self.am_choking):
                 batch = self._outbox
                 self._outbox = bytearray()
+                payload = 0
+                uploads = torrent.uploads
                 while self.upload_queue and not self.am_choking and len(batch) < SEND_BATCH:
                     index, begin, length = self.upload_queue.popleft()
-                    block = await torrent.uploads.read_block(index, begin, length)
+                    # A cached piece is sliced without a coroutine; a miss reads the whole piece.
+                    piece = uploads.read_cache.peek(index)
+                    if piece is None:
+                        piece = await uploads.read_cache.get(index)
                     batch += wire.encode_piece_header(index, begin, length)
-                    batch += block
-                    self.uploaded += length
-                    torrent.uploads.on_block_sent(self, length)
+                    batch += memoryview(piece)[begin : begin + length]
+                    payload += length
+                if payload:
+                    self.uploaded += payload
+                    uploads.on_block_sent(self, payload)  # rates counted once per batch
                 now = trio.current_time()
                 delay = torrent.uploads.delay(len(batch), now)
                 if delay > 0:

@@ -62,6 +62,13 @@ class PieceReadCache:
         self._size = 0
         self._loading: dict[int, trio.Event] = {}
 
+    def peek(self, index: int) -> bytes | None:
+        """The piece if it is cached (marked as just used), else None; never waits."""
+        data = self._pieces.get(index)
+        if data is not None:
+            self._pieces.move_to_end(index)
+        return data
+
     async def get(self, index: int) -> bytes:
         while True:
             data = self._pieces.get(index)

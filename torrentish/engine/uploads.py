@@ -74,11 +74,8 @@ class Uploads:
         geometry = self.torrent.geometry
         return await self.torrent.storage.read(geometry.piece_offset(index), geometry.piece_size(index))
 
-    async def read_block(self, index: int, begin: int, length: int) -> memoryview:
-        piece = await self.read_cache.get(index)
-        return memoryview(piece)[begin : begin + length]  # no copy: the writer copies it once
-
     def on_block_sent(self, peer: PeerConnection, length: int) -> None:
+        """Count `length` payload bytes sent to the peer (one block or a whole batch)."""
         torrent = self.torrent
         now = trio.current_time()
         peer.up.add(length, now)
