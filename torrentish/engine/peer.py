@@ -157,7 +157,11 @@ class PeerConnection:
             now = trio.current_time()
             self.last_received = now
             self.codec.receive_data(data)
+            before = self.downloaded
             self._handle(self.codec.events())
+            if self.downloaded != before:  # payload rates, counted once per chunk
+                self.down.add(self.downloaded - before, now)
+                torrent.down.add(self.downloaded - before, now)
             delay = torrent.download_delay(len(data), now)
             if delay > 0:
                 await trio.sleep(delay)
