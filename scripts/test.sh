@@ -20,7 +20,6 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
 # In CI a missing reference tool is a failure, never a skip (tests/conftest.py enforces it).
