@@ -20,6 +20,7 @@ from tests.support.data import make_single_file, make_torrent
 from torrentish import __version__
 from torrentish.cli import app, handle_errors
 from torrentish.errors import StorageError
+from tests.support import NO_HOST_DISCOVERY
 
 OURS = ("create", "info", "verify", "get", "seed", "demo", "config")
 STAMP = re.compile(r"^\d\d:\d\d:\d\d ")
@@ -28,6 +29,7 @@ STAMP = re.compile(r"^\d\d:\d\d:\d\d ")
 def env_for(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORRENTISH_")}
     env.update(TORRENTISH_STATE_DIR=str(tmp_path / "state"), TORRENTISH_CONFIG=str(tmp_path / "none.toml"))
+    env.update(NO_HOST_DISCOVERY)
     return env
 
 

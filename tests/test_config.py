@@ -16,6 +16,7 @@ from tests.support.data import make_single_file, make_torrent
 from torrentish.config import ConfigError, load_config
 from torrentish.errors import TorrentishError
 from torrentish.paths import config_dir, config_path
+from tests.support import NO_HOST_DISCOVERY
 
 
 def write(path: Path, text: str) -> Path:
@@ -103,6 +104,7 @@ def clean_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORRENTISH_")}
     env.update(TORRENTISH_STATE_DIR=str(tmp_path / "state"), TORRENTISH_CONFIG=str(tmp_path / "config.toml"),
                COLUMNS="100")
+    env.update(NO_HOST_DISCOVERY)
     env.update(extra)
     return env
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from tests.support.data import make_single_file, make_torrent
+from tests.support import NO_HOST_DISCOVERY
 
 CURSOR_UP = "\x1b[1A"
 HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
@@ -27,6 +28,7 @@ def env_for(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORRENTISH_") and k not in ("COLUMNS", "LINES")}
     env.update(TORRENTISH_STATE_DIR=str(tmp_path / "state"), TORRENTISH_CONFIG=str(tmp_path / "none.toml"),
                TERM="xterm-256color")
+    env.update(NO_HOST_DISCOVERY)
     env.pop("NO_COLOR", None)
     return env
 

@@ -202,3 +202,8 @@ class ManagedProcess:
         if self.extra_log is not None:
             parts += [f"--- log ({self.extra_log}):", tail(self.extra_log, lines)]
         return "\n".join(parts)
+
+
+# What keeps a torrentish process a test starts off the host's real network: no LSD multicast on
+# its interfaces, no public DHT routers. Tests that build an environment from scratch add these.
+NO_HOST_DISCOVERY = {"TORRENTISH_LSD": "0", "TORRENTISH_DHT": "0"}
