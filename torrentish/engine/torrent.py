@@ -136,7 +136,7 @@ class Torrent:
                     self.have.add(index)
                     self.picker.piece_verified(index)
                     self.done_bytes += self.geometry.piece_size(index)
-                self._dirty = True
+                self._dirty = True  # record what hashing found, so the next start trusts it
                 self._apply_file_selection()
                 self._set_state("seeding" if self.have.complete() else "downloading")
                 if self.picker.complete:
