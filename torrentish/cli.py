@@ -176,6 +176,7 @@ from torrentish import cli_files  # noqa: E402,F401  (create, info, verify)
 from torrentish import cli_transfer  # noqa: E402,F401
 from torrentish import cli_config  # noqa: E402,F401
 from torrentish import cli_share  # noqa: E402,F401  (share, tracker)
+from torrentish import cli_swarm  # noqa: E402,F401  (swarm run, swarm compare)
 
 
 def _reflow(doc: str, rich: bool = True) -> str:

@@ -255,6 +255,9 @@ def run_sim(scenario: Scenario, *, schedule_seed: int | None = None,
             wire_up=node.bytes_up if node else 0, wire_down=node.bytes_down if node else 0,
         ))
     notes = [] if exact else ["trio's scheduler could not be seeded: results vary between runs"]
+    others = sorted({g.client for g in scenario.groups} - {"torrentish"})
+    if others:
+        notes.append(f"{', '.join(others)} peers run as torrentish in simulation (they need --real)")
     stats = {"ticks": network.ticks, "reallocations": network.reallocations,
              "wire_bytes": network.delivered,
              "schedule_seed": scenario.seed if schedule_seed is None else schedule_seed}
