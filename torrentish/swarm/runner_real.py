@@ -134,6 +134,7 @@ def run_real(scenario: Scenario, *, netns: bool = False, work_dir: Path, progres
         series, end, finished = _drive(scenario, processes, content.info.num_pieces, progress)
         if lab is not None:
             run_stats["tc_dropped_packets"] = lab.dropped_packets()
+            run_stats["netns_prefix"] = lab.prefix  # so a caller can check they were all removed
     finally:
         for process in processes:
             _stop(process)
