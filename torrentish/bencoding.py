@@ -114,6 +114,20 @@ def _bad_length(data: bytes, pos: int, limit_end: int) -> BencodeError:
     return _fail("string length with a leading zero", pos)
 
 
+
+def _string_span(data: bytes, pos: int, limit_end: int, data_len: int, what: str) -> tuple[int, int]:
+    """Where the string whose length prefix starts at `pos` begins and ends (checked)."""
+    m = _LENGTH.match(data, pos)
+    if m is None:
+        raise _bad_length(data, pos, limit_end)
+    start = m.end()
+    if start - pos - 1 > _MAX_LENGTH_DIGITS:
+        raise _bad_length(data, pos, limit_end)
+    end = start + int(data[pos : start - 1])
+    if end > limit_end:
+        raise _past(data_len, limit_end, what, pos)
+    return start, end
+
 def _scan(data: bytes, pos: int, limits: Limits, spans: dict[bytes, tuple[int, int]] | None = None) -> int:
     """Check that one strict bencoded value starts at pos; return the offset just past it.
 
@@ -124,7 +138,7 @@ def _scan(data: bytes, pos: int, limits: Limits, spans: dict[bytes, tuple[int, i
     data_len = len(data)
     limit_end = min(data_len, pos + limits.max_size)
     max_depth, max_items, max_digits = limits.max_depth, limits.max_items, limits.max_int_digits
-    int_match, length_match = _INT.match, _LENGTH.match
+    int_match = _INT.match
     stack: list[set[bytes] | None] = []
     keys: set[bytes] | None = None  # stack[-1] when the innermost container is a dict
     want_key = False  # inside a dict, the next token is a key (or the closing 'e')
@@ -140,15 +154,7 @@ def _scan(data: bytes, pos: int, limits: Limits, spans: dict[bytes, tuple[int, i
                 stack.pop()
                 pos += 1
             elif c in _DIGIT_BYTES:
-                m = length_match(data, pos)
-                if m is None:
-                    raise _bad_length(data, pos, limit_end)
-                start = m.end()
-                if start - pos - 1 > _MAX_LENGTH_DIGITS:
-                    raise _bad_length(data, pos, limit_end)
-                end = start + int(data[pos : start - 1])
-                if end > limit_end:
-                    raise _past(data_len, limit_end, "dictionary key", pos)
+                start, end = _string_span(data, pos, limit_end, data_len, "dictionary key")
                 key = data[start:end]
                 if key in keys:
                     raise _fail(f"duplicate dictionary key {key[:40]!r}", pos)
@@ -169,16 +175,7 @@ def _scan(data: bytes, pos: int, limits: Limits, spans: dict[bytes, tuple[int, i
                 if items > max_items:
                     raise _fail(f"more than {max_items} values", pos)
             if c in _DIGIT_BYTES:
-                m = length_match(data, pos)
-                if m is None:
-                    raise _bad_length(data, pos, limit_end)
-                start = m.end()
-                if start - pos - 1 > _MAX_LENGTH_DIGITS:
-                    raise _bad_length(data, pos, limit_end)
-                end = start + int(data[pos : start - 1])
-                if end > limit_end:
-                    raise _past(data_len, limit_end, "string", pos)
-                pos = end
+                pos = _string_span(data, pos, limit_end, data_len, "string")[1]
             elif c == _I:
                 m = int_match(data, pos)
                 if m is None:
