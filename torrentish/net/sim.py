@@ -359,6 +359,7 @@ class SimNode(Network):
 
     async def serve(self, host: str, port: int, handler: ConnectionHandler, *,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen on this node's address (``host`` is ignored: a node has one); port 0 is 6881."""
         port = port or 6881
         while (self.host, port) in self.network._listeners:
             port += 1

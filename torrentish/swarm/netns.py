@@ -109,6 +109,9 @@ class NetnsLab:
     def close(self) -> None:
         """Remove every namespace (their veths go with them) and the bridge; never raises."""
         for node in self.nodes:
+            # Deleting the veth now: a namespace whose sockets still linger (TIME_WAIT) lives on,
+            # with its link, until they time out.
+            subprocess.run(["ip", "link", "del", node.veth_outside], capture_output=True)
             subprocess.run(["ip", "netns", "del", node.namespace], capture_output=True)
         self.nodes.clear()
         if self._bridge_up:
