@@ -568,9 +568,6 @@ class Torrent:
         await self.storage.save_completed(set(self.have))
 
     # -------------------------------------------------------------------------- status
-    def bytes_done(self) -> int:
-        return self.done_bytes
-
     def status(self):
         from torrentish.engine.status import snapshot
 
