@@ -241,8 +241,8 @@ async def test_second_connection_with_the_same_peer_id_is_closed(sample):
 
 
 async def test_two_clients_dialing_each_other_settle_on_one_connection(sample, clock):
-    """Both dial at once: each keeps its own outgoing connection and drops the other's incoming
-    one as a duplicate, so both connections die. Retries must not collide forever."""
+    """Both dial at once. Both sides keep the connection dialed by the lower peer id
+    (tests/test_connections.py); should the dials still collide, retries must not forever."""
     async with clients(2) as (one, two):
         log_one, log_two = EventLog(one), EventLog(two)
         async with trio.open_nursery() as nursery:

@@ -289,23 +289,41 @@ class PiecePicker:
 
         A block that was not asked for, or arrives twice, changes nothing but the peer's request.
         """
+        others = self.block_arrived(peer, block.index, block.begin, block.length)
+        return list(others) if others else []
+
+    def block_arrived(self, peer: Hashable, index: int, begin: int,
+                      length: int) -> Sequence[Hashable] | None:
+        """Record a block ``peer`` sent: None if it is not worth storing (not a missing block of
+        an open piece), else the other peers whose request for it should be cancelled.
+
+        The engine's per-block call, so it does everything in one pass.
+        """
+        block = (index, begin, length)  # equal to, and hashed like, Block(index, begin, length)
         requests = self._requests.get(peer)
         if requests is not None:
-            requests.pop(block, None)
-        part = self._open.get(block.index)
-        number = self._block_number(part, block)
-        if number is None or part.state[number] == RECEIVED:  # type: ignore[union-attr]
-            return []
-        assert part is not None
-        if part.state[number] == FREE:  # unsolicited but useful
+            requests.pop(block, None)  # type: ignore[call-overload]
+        part = self._open.get(index)
+        if part is None or type(begin) is not int or begin % BLOCK_SIZE:
+            return None
+        number = begin // BLOCK_SIZE
+        if number >= len(part.blocks) or part.blocks[number] != block:
+            return None
+        state = part.state[number]
+        if state == RECEIVED:
+            return None
+        if state == FREE:  # unsolicited but useful
             part.free -= 1
             if not part.free:
                 self._free_list_remove(part)
         part.state[number] = RECEIVED
         part.received += 1
-        others = [p for p in part.holders.pop(number, ()) if p != peer]
+        holders = part.holders.pop(number, None)
+        if not holders or (len(holders) == 1 and holders[0] == peer):
+            return ()
+        others = [p for p in holders if p != peer]
         for other in others:
-            self._drop_request(other, block)
+            self._drop_request(other, part.blocks[number])
         return others
 
     def block_abandoned(self, peer: Hashable, block: Block) -> None:

@@ -2,7 +2,8 @@
 
 Addresses come from --peer, trackers, LSD, the DHT and PEX; each has its retry state. A peer we
 must not dial again (ourselves, banned, a seed while we are one) is retired, not forgotten, so
-sources that keep naming it do not bring it back.
+sources that keep naming it do not bring it back - until the list is full, when new addresses
+replace the peers that failed most.
 """
 
 from __future__ import annotations
@@ -31,21 +32,48 @@ class KnownPeer:
     retired: bool = False  # ourselves, banned, or a seed while we are one
 
 
+# A retired peer (ourselves, a banned one, a seed while we seed) is forgotten before one that
+# merely failed a few times: it would never be dialed again anyway.
+RETIRED_SCORE = 1000
+
+
 class Connector:
     def __init__(self, torrent: Torrent):
         self.torrent = torrent
         self.known: dict[tuple[str, int], KnownPeer] = {}
 
     def add(self, addresses) -> bool:
-        """Remember addresses (bounded); True if any was new."""
+        """Remember addresses (bounded); True if any was new.
+
+        When the list is full, a new address takes the place of the one that failed most
+        (a departed peer, or one we retired): under churn the list would otherwise fill with
+        peers long gone while trackers and PEX name live ones we could not take.
+        """
         limit = 4 * self.torrent.settings.max_peers_per_torrent
         added = False
         for host, port in addresses:
             address = (host, int(port))
-            if address not in self.known and len(self.known) < limit:
-                self.known[address] = KnownPeer(address)
-                added = True
+            if address in self.known:
+                continue
+            if len(self.known) >= limit and not self._forget_worst():
+                continue
+            self.known[address] = KnownPeer(address)
+            added = True
         return added
+
+    def _forget_worst(self) -> bool:
+        """Drop the known peer least worth dialing; False if every one is still worth it."""
+        worst, worst_score = None, 0
+        for known in self.known.values():
+            if known.connecting or known.connected:
+                continue
+            score = known.failures + (RETIRED_SCORE if known.retired else 0)
+            if score > worst_score:
+                worst, worst_score = known, score
+        if worst is None:
+            return False
+        del self.known[worst.address]
+        return True
 
     def retire(self, address: tuple[str, int]) -> None:
         known = self.known.get(address)

@@ -20,6 +20,7 @@ import trio
 from torrentish.core.bitfield import Bitfield
 from torrentish.core.rates import RateMeter
 from torrentish.errors import ProtocolError, StorageError
+from torrentish.net.base import receive_into, send_buffers
 from torrentish.wire import codec as wire
 from torrentish.wire.codec import PeerCodec
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from torrentish.engine.torrent import Torrent
 
 RECEIVE_SIZE = 1024 * 1024
-SEND_BATCH = 1024 * 1024  # bytes gathered before one send_all
+SEND_BATCH = 1024 * 1024  # bytes gathered for one send
+SEND_BUFFERS = 512  # buffers in one send (Linux takes at most 1024 per sendmsg)
 
 
 class PeerClosed(Exception):
@@ -75,6 +77,7 @@ class PeerConnection:
         self.torrent = torrent
         self.stream = stream
         self.codec = codec
+        codec.block_views = True  # see _reader
         self.address = address
         self.peer_id = peer_id
         self.outgoing = outgoing
@@ -109,6 +112,7 @@ class PeerConnection:
         self.uploaded = 0
 
         self.close_reason: str | None = None
+        self.finished = trio.Event()  # set once the torrent has forgotten this connection
         self._outbox = bytearray()
         self._wake = trio.Event()
         self._cancel_scope: trio.CancelScope | None = None
@@ -149,59 +153,69 @@ class PeerConnection:
                 await self.stream.aclose()
 
     async def _reader(self) -> None:
-        torrent = self.torrent
+        torrent, codec, stream = self.torrent, self.codec, self.stream
         while True:
-            data = await self.stream.receive_some(RECEIVE_SIZE)
-            if not data:
+            with codec.receive_buffer(torrent.read_size(RECEIVE_SIZE)) as buffer:
+                n = await receive_into(stream, buffer)
+            if not n:
                 raise PeerClosed("closed by peer")
+            codec.received(n)
             now = trio.current_time()
             self.last_received = now
-            self.codec.receive_data(data)
             before = self.downloaded
-            self._handle(self.codec.events())
+            # Blocks of PIECE events are views into the codec's buffer: every handler has
+            # copied what it keeps before the next read overwrites it.
+            self._handle(codec.events())
             if self.downloaded != before:  # payload rates, counted once per chunk
                 self.down.add(self.downloaded - before, now)
                 torrent.down.add(self.downloaded - before, now)
-            delay = torrent.download_delay(len(data), now)
+            delay = torrent.download_delay(n, now)
             if delay > 0:
                 await trio.sleep(delay)
 
     def _handle(self, events: list) -> None:
         if events:
-            torrent = self.torrent
+            handler_for = self.torrent.handlers.get  # Torrent.on_message, inlined: per block
             for event in events:
-                torrent.on_message(self, event)
+                handler = handler_for(type(event))
+                if handler is not None:
+                    handler(self, event)
         if self.close_reason is not None:
             raise PeerClosed(self.close_reason)
         self.torrent.fill_requests(self)
 
     async def _writer(self) -> None:
-        torrent = self.torrent
+        torrent, stream, queue = self.torrent, self.stream, self.upload_queue
+        read_cache = torrent.uploads.read_cache
+        header = wire.encode_piece_header
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
-            while self._outbox or (self.upload_queue and not self.am_choking):
-                batch = self._outbox
-                self._outbox = bytearray()
-                payload = 0
-                uploads = torrent.uploads
-                while self.upload_queue and not self.am_choking and len(batch) < SEND_BATCH:
-                    index, begin, length = self.upload_queue.popleft()
-                    # A cached piece is sliced without a coroutine; a miss reads the whole piece.
-                    piece = uploads.read_cache.peek(index)
-                    if piece is None:
-                        piece = await uploads.read_cache.get(index)
-                    batch += wire.encode_piece_header(index, begin, length)
-                    batch += memoryview(piece)[begin : begin + length]
+            while self._outbox or (queue and not self.am_choking):
+                # One send of many buffers: control messages, then block headers each followed
+                # by a view of the cached piece (the kernel copies the blocks straight from it).
+                buffers: list = []
+                size = payload = 0
+                if self._outbox:
+                    buffers.append(self._outbox)
+                    size = len(self._outbox)
+                    self._outbox = bytearray()
+                while queue and not self.am_choking and size < SEND_BATCH and len(buffers) < SEND_BUFFERS:
+                    index, begin, length = queue.popleft()
+                    piece = read_cache.get_now(index)
+                    if piece is None:  # not cached, and not in the page cache: a thread reads it
+                        piece = await read_cache.get(index)
+                    buffers.append(header(index, begin, length))
+                    buffers.append(memoryview(piece)[begin : begin + length])
+                    size += 13 + length
                     payload += length
                 if payload:
                     self.uploaded += payload
-                    uploads.on_block_sent(self, payload)  # rates counted once per batch
-                now = trio.current_time()
-                delay = torrent.uploads.delay(len(batch), now)
+                    torrent.uploads.on_block_sent(self, payload)  # rates counted once per batch
+                delay = torrent.uploads.delay(size, trio.current_time())
                 if delay > 0:
                     await trio.sleep(delay)
-                await self.stream.send_all(batch)
+                await send_buffers(stream, buffers)
                 self.last_sent = trio.current_time()
 
     async def _keepalive(self) -> None:

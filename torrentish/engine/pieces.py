@@ -9,30 +9,56 @@ bounds (see Settings.assembly_budget).
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import trio
 
 
+class SpareBuffers:
+    """Buffers of whole pieces that were written, kept for the next pieces to be assembled.
+
+    A fresh 1 MiB ``bytearray`` costs a zero-fill and, from the kernel, page faults on every
+    page; reusing one costs nothing (every byte of a reused buffer is overwritten by blocks
+    before the piece can be hashed). Only full-length pieces are kept, at most ``budget`` bytes.
+    """
+
+    def __init__(self, piece_length: int, budget: int):
+        self.piece_length = piece_length
+        self._limit = max(1, budget // piece_length)
+        self._free: list[bytearray] = []
+
+    def take(self, size: int) -> bytearray:
+        if size == self.piece_length and self._free:
+            return self._free.pop()
+        return bytearray(size)
+
+    def give(self, data: bytearray) -> None:
+        if len(data) == self.piece_length and len(self._free) < self._limit:
+            self._free.append(data)
+
+
 class PieceBuffer:
     """One piece being assembled from blocks that may arrive in any order, from many peers."""
 
-    __slots__ = ("index", "data", "received", "missing", "contributors")
+    __slots__ = ("index", "data", "received", "missing", "contributors", "_spares")
 
-    def __init__(self, index: int, size: int, num_blocks: int):
+    def __init__(self, index: int, size: int, num_blocks: int, spares: SpareBuffers | None = None):
         self.index = index
-        self.data = bytearray(size)
+        self._spares = spares
+        self.data = spares.take(size) if spares is not None else bytearray(size)
         self.received: set[int] = set()  # begin offsets of blocks already in `data`
         self.missing = num_blocks
         self.contributors: set[object] = set()  # ban keys of peers that sent blocks
 
-    def add(self, begin: int, block: bytes, contributor: object) -> bool:
-        """Store a block; returns False for a duplicate (endgame) block."""
-        if begin in self.received:
+    def add(self, begin: int, block: bytes | memoryview, contributor: object) -> bool:
+        """Store a block (copied); returns False for a duplicate (endgame) block."""
+        received = self.received
+        if begin in received:
             return False
         self.data[begin : begin + len(block)] = block
-        self.received.add(begin)
+        received.add(begin)
         self.missing -= 1
         self.contributors.add(contributor)
         return True
@@ -41,10 +67,19 @@ class PieceBuffer:
     def whole(self) -> bool:
         return self.missing == 0
 
+    def recycle(self) -> None:
+        """The piece is written (or dropped): its buffer may serve another piece."""
+        if self._spares is not None:
+            self._spares.give(self.data)
+            self.data = bytearray()
+
 
 def sha1_matches(data: bytes | bytearray, expected: bytes) -> bool:
     """Run in a worker thread: hashlib releases the GIL for large buffers."""
     return hashlib.sha1(data).digest() == expected
+
+
+SPARES = 4  # evicted read buffers kept for reuse
 
 
 class PieceReadCache:
@@ -55,18 +90,36 @@ class PieceReadCache:
     single read. Bounded by bytes.
     """
 
-    def __init__(self, read_piece: Callable[[int], Awaitable[bytes]], budget: int):
+    def __init__(
+        self,
+        read_piece: Callable[[int], Awaitable[bytes]],
+        budget: int,
+        read_piece_now: Callable[[int, bytearray | None], bytes | None] = lambda index, spare: None,
+    ):
         self._read_piece = read_piece
+        # (index, spare) -> the piece, read into `spare` if it fits, or None if it would wait.
+        self._read_piece_now = read_piece_now
         self._budget = budget
         self._pieces: OrderedDict[int, bytes] = OrderedDict()
         self._size = 0
         self._loading: dict[int, trio.Event] = {}
+        # Buffers of evicted pieces that nothing refers to any more, to read the next into:
+        # a fresh 1 MiB buffer costs a zero-fill and page faults on every read.
+        self._spares: list[bytearray] = []
 
-    def peek(self, index: int) -> bytes | None:
-        """The piece if it is cached (marked as just used), else None; never waits."""
+    def get_now(self, index: int) -> bytes | None:
+        """The piece if it is cached (marked as just used) or can be read without waiting (the
+        page cache), else None; never waits."""
         data = self._pieces.get(index)
         if data is not None:
             self._pieces.move_to_end(index)
+        elif index not in self._loading:
+            spare = self._spares.pop() if self._spares else None
+            data = self._read_piece_now(index, spare)
+            if data is not None:
+                self._insert(index, data)
+            elif spare is not None:
+                self._spares.append(spare)
         return data
 
     async def get(self, index: int) -> bytes:
@@ -95,3 +148,8 @@ class PieceReadCache:
         while self._size > self._budget and len(self._pieces) > 1:
             _, old = self._pieces.popitem(last=False)
             self._size -= len(old)
+            # Reused only when no block of it is still waiting to be sent: a memoryview of
+            # a buffer holds a reference to it, so the count is exactly ours (the variable
+            # and getrefcount's argument) once every view is gone.
+            if type(old) is bytearray and sys.getrefcount(old) == 2 and len(self._spares) < SPARES:
+                self._spares.append(old)

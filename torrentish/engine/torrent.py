@@ -25,7 +25,7 @@ from torrentish.engine.checking import find_verified_pieces
 from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
 from torrentish.engine.peer import PeerConnection
-from torrentish.engine.pieces import PieceBuffer
+from torrentish.engine.pieces import PieceBuffer, SpareBuffers
 from torrentish.engine.settings import Settings
 from torrentish.engine.uploads import Uploads
 from torrentish.engine.status import progress_event
@@ -38,6 +38,8 @@ from torrentish.wire.codec import PeerCodec
 from torrentish.wire.extension import decode_extended_handshake, encode_extended_handshake
 
 BLOCK = 16384
+LIMITED_READ_SECONDS = 0.1  # a read under a download limit takes about this much of the rate
+MIN_READ = BLOCK + 13  # ... but always a whole PIECE message
 
 
 class Torrent:
@@ -71,6 +73,7 @@ class Torrent:
         self.wanted_files = wanted_files
         self.peers: dict[bytes, PeerConnection] = {}
         self.assembly: dict[int, PieceBuffer] = {}
+        self._spare_buffers = SpareBuffers(self.geometry.piece_length, settings.assembly_budget)
         self.verifying: set[int] = set()
         self.strikes: dict[object, int] = {}
         self.banned: set[object] = set()
@@ -103,7 +106,7 @@ class Torrent:
         self.on_dht_node = None
         self.connector = Connector(self)
         self.uploads = Uploads(self)
-        self._handlers = {
+        self.handlers = {
             msg.Choke: self._on_choke,
             msg.Unchoke: self._on_unchoke,
             msg.Interested: self.uploads.on_interested,
@@ -211,9 +214,14 @@ class Torrent:
 
     async def serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known) -> None:
         """Run one connection whose handshakes are done, until it ends (known: if we dialed it)."""
-        now = trio.current_time()
         peer_id = handshake.peer_id
         reason = None
+        existing = self.peers.get(peer_id)
+        if existing is not None and (existing.close_reason is not None
+                                     or self._keeps_new_connection(existing, outgoing, peer_id)):
+            existing.close("duplicate connection: both sides keep the other one")
+            await existing.finished.wait()
+        now = trio.current_time()
         if peer_id == self.client.peer_id:
             reason = "connected to ourselves"
         elif peer_id in self.peers:
@@ -229,7 +237,8 @@ class Torrent:
                 reason = f"protocol error: {exc}"
         if reason is not None:
             if known is not None:
-                known.retired = reason != "too many peers"
+                # A duplicate is not retired: once the other connection ends, we dial again.
+                known.retired = reason not in ("too many peers", "duplicate connection")
                 self.connector.failed(known)
             await trio.aclose_forcefully(stream)
             return
@@ -264,6 +273,17 @@ class Torrent:
                     trio.current_time(), address, peer.close_reason or "closed", peer.downloaded, peer.uploaded
                 )
             )
+            peer.finished.set()
+
+    def _keeps_new_connection(self, existing: PeerConnection, outgoing: bool, peer_id: bytes) -> bool:
+        """Two peers that dial each other at once each end up with two connections. Both sides
+        keep the one dialed by the side with the lower peer id (libtorrent breaks the tie the
+        same way), so they agree without a word and no retry is needed."""
+        if existing.outgoing == outgoing:
+            return False  # the same side dialed twice: the first connection stays
+        ours = self.client.peer_id
+        dialer = ours if outgoing else peer_id
+        return dialer == min(ours, peer_id)
 
     def _greet(self, peer: PeerConnection) -> None:
         """What we send right after the handshake: extended handshake, then our pieces."""
@@ -311,7 +331,7 @@ class Torrent:
 
     # ------------------------------------------------------------------------ messages in
     def on_message(self, peer: PeerConnection, m) -> None:
-        handler = self._handlers.get(type(m))
+        handler = self.handlers.get(type(m))
         if handler is not None:
             handler(peer, m)
 
@@ -399,30 +419,33 @@ class Torrent:
 
     def _on_piece(self, peer, m) -> None:
         # The hot path: one call per 16 KiB block. Rates are counted per received chunk by the
-        # peer's reader (see PeerConnection._reader), not here.
-        length = len(m.block)
+        # peer's reader (see PeerConnection._reader), not here. `block` is a view into the
+        # peer's receive buffer: it is copied once, into the piece's buffer, or dropped.
+        index, begin, block = m.index, m.begin, m.block
+        length = len(block)
         peer.downloaded += length
         self.downloaded += length
         peer.last_block = peer.last_received
         peer.snubbed = False
-        key = (m.index, m.begin)
-        index = m.index
         # Only blocks we asked this peer for: an unrequested block pushed into a piece that an
         # honest peer is filling would make the piece fail and get the honest peer banned too.
-        requested = peer.outstanding.pop(key, None) is not None
-        block = Block(index, m.begin, length)
-        if not requested or not self.picker.wants_block(block):
+        if peer.outstanding.pop((index, begin), None) is None:
             self.wasted += length
             return
-        for other in self.picker.block_received(peer, block):
-            if other is not peer and other.outstanding.pop(key, None) is not None:
-                other.send(wire.encode(msg.Cancel(index, m.begin, length)))
+        others = self.picker.block_arrived(peer, index, begin, length)
+        if others is None:
+            self.wasted += length
+            return
+        for other in others:
+            if other.outstanding.pop((index, begin), None) is not None:
+                other.send(wire.encode(msg.Cancel(index, begin, length)))
         buffer = self.assembly.get(index)
         if buffer is None:
             buffer = self.assembly[index] = PieceBuffer(
-                index, self.geometry.piece_size(index), self.geometry.num_blocks(index)
+                index, self.geometry.piece_size(index), self.geometry.num_blocks(index),
+                self._spare_buffers,
             )
-        if not buffer.add(m.begin, m.block, peer.ban_key):
+        if not buffer.add(begin, block, peer.ban_key):
             self.wasted += length
             return
         if buffer.whole:
@@ -493,6 +516,7 @@ class Torrent:
             self._piece_verified(index)
         else:
             self._piece_failed(buffer)
+        buffer.recycle()
 
     def _piece_verified(self, index: int) -> None:
         self.have.add(index)
@@ -543,6 +567,18 @@ class Torrent:
 
     def download_delay(self, n: int, now: float) -> float:
         return max(self.down_bucket.delay(n, now), self.client.down_bucket.delay(n, now))
+
+    def read_size(self, largest: int) -> int:
+        """How much one read from a peer may take: with a download limit, about a tenth of a
+        second of it, so the limit is kept smoothly (unread data holds the sender back through
+        TCP's window) rather than by a large read and a long sleep.
+
+        Under a client-wide limit every peer of every torrent reads the same amount: readers
+        share that bucket in proportion to what they read at a time."""
+        rate = self.client.down_bucket.rate or self.down_bucket.rate
+        if not rate:
+            return largest
+        return max(MIN_READ, min(largest, int(rate * LIMITED_READ_SECONDS)))
 
     # --------------------------------------------------------------- periodic upkeep
     async def _tick_loop(self) -> None:

@@ -33,7 +33,9 @@ class Uploads:
             optimistic_every=settings.optimistic_every,
             rng=torrent.rng,
         )
-        self.read_cache = PieceReadCache(self._read_piece, budget=READ_CACHE_BYTES)
+        self.read_cache = PieceReadCache(
+            self._read_piece, budget=READ_CACHE_BYTES, read_piece_now=self._read_piece_now
+        )
         # A free rider never unchokes anyone (for swarm experiments); it still downloads.
         self.free_rider = False
 
@@ -73,6 +75,12 @@ class Uploads:
     async def _read_piece(self, index: int) -> bytes:
         geometry = self.torrent.geometry
         return await self.torrent.storage.read(geometry.piece_offset(index), geometry.piece_size(index))
+
+    def _read_piece_now(self, index: int, spare: bytearray | None) -> bytes | None:
+        geometry = self.torrent.geometry
+        return self.torrent.storage.read_now(
+            geometry.piece_offset(index), geometry.piece_size(index), spare
+        )
 
     def on_block_sent(self, peer: PeerConnection, length: int) -> None:
         """Count `length` payload bytes sent to the peer (one block or a whole batch)."""

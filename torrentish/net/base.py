@@ -32,3 +32,36 @@ class Network(ABC):
         """Listen on host:port (port 0 = any), report the bound port through
         `task_status.started(port)`, and run `handler` for every accepted connection
         until cancelled."""
+
+
+async def receive_into(stream: trio.abc.Stream, buffer: memoryview) -> int:
+    """Read up to ``len(buffer)`` bytes into ``buffer``; 0 means the peer closed the stream.
+
+    A TCP stream reads straight into the buffer (no allocation or copy per read, which matters
+    at hundreds of MB/s); other streams fall back to ``receive_some`` and a copy.
+    """
+    if type(stream) is trio.SocketStream:
+        return await stream.socket.recv_into(buffer)
+    data = await stream.receive_some(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
+
+
+async def send_buffers(stream: trio.abc.Stream, buffers: list) -> None:
+    """Send the buffers in order, all of them (a gathering send on TCP; no copy into one)."""
+    if type(stream) is not trio.SocketStream:
+        await stream.send_all(b"".join(buffers))
+        return
+    sock = stream.socket
+    while buffers:
+        sent = await sock.sendmsg(buffers)
+        # Drop what went out; a buffer sent in part keeps its unsent tail.
+        done = 0
+        for buffer in buffers:
+            if sent < len(buffer):
+                break
+            sent -= len(buffer)
+            done += 1
+        buffers = buffers[done:]
+        if buffers and sent:
+            buffers[0] = memoryview(buffers[0])[sent:]

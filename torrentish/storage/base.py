@@ -21,6 +21,15 @@ class Storage(ABC):
     async def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes starting at ``offset``."""
 
+    def read_now(self, offset: int, length: int, buffer: bytearray | None = None) -> bytes | None:
+        """The bytes if they can be had without waiting (in memory, in the page cache), else None.
+
+        Called on the event loop to serve uploads without a thread hop; None sends the caller
+        to ``read``. Must never block on the disk. A ``buffer`` of exactly ``length`` bytes may
+        be filled and returned instead of allocating one.
+        """
+        return None
+
     @abstractmethod
     async def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Store ``data`` at ``offset`` (not necessarily durable until ``sync``)."""
@@ -29,7 +38,8 @@ class Storage(ABC):
         """Store ``data`` only if its SHA-1 is ``digest``; returns whether it matched.
 
         A whole piece is checked and stored in one step, so a storage that works in threads can
-        do both in one thread hop. This default hashes in a worker thread, then writes.
+        do both in one thread hop. This default hashes in a worker thread, then writes. The
+        caller may reuse ``data`` once this returns: a storage that keeps bytes copies them.
         """
         import trio
 

@@ -41,6 +41,7 @@ from torrentish.core.bitfield import Bitfield
 from torrentish.errors import StorageError, TorrentishError
 from torrentish.metainfo import Info
 from torrentish.storage.base import Storage
+from torrentish.storage.worker import StorageWorker
 from torrentish.verify import resolve_content_path  # noqa: F401  (re-exported: callers find it here)
 
 IO_THREADS = 4
@@ -56,6 +57,7 @@ _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 # write costs several times more system time once the host has reclaimed free guest memory
 # (bench/README.md, "Transfers": 4 GiB leecher system time 11.1 s -> 2.8 s).
 WRITE_CHUNK = 16 * 1024
+_RWF_NOWAIT = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+: read only what the page cache has
 
 
 class FileStorage(Storage):
@@ -87,6 +89,8 @@ class FileStorage(Storage):
         self._new_dirs: set[Path] = set()  # directories whose entries changed since the last sync
         self._empty_files_made = False
         self._limiter = trio.CapacityLimiter(IO_THREADS)
+        # Downloaded pieces are hashed and written by one thread of their own, in order.
+        self._writer = StorageWorker(f"torrentish writer {content_path.name}")
 
     def path_of(self, file_index: int) -> Path | None:
         """Where file ``file_index`` lives (None for a pad file)."""
@@ -104,12 +108,12 @@ class FileStorage(Storage):
     async def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         if not self.writable:
             raise StorageError(f"{self.content_path} is open read-only")
-        await self._run(self._write, offset, data)
+        await self._writer.run(self._write, offset, data)
 
     async def write_verified(self, offset: int, data: bytes | bytearray, digest: bytes) -> bool:
         if not self.writable:
             raise StorageError(f"{self.content_path} is open read-only")
-        return await self._run(self._write_verified, offset, data, digest)
+        return await self._writer.run(self._write_verified, offset, data, digest)
 
     async def has_data(self, offset: int, length: int) -> bool:
         return await self._run(self._has_data, offset, length)
@@ -124,6 +128,7 @@ class FileStorage(Storage):
         await self._run(self._save_completed, frozenset(pieces))
 
     async def close(self) -> None:
+        self._writer.stop()
         self._files.close_all()
 
     # -- opening files without following links -----------------------------------------------
@@ -214,8 +219,18 @@ class FileStorage(Storage):
 
     # -- I/O in worker threads ---------------------------------------------------------------
 
-    def _read(self, offset: int, length: int) -> bytes:
-        out = bytearray(length)
+    def read_now(self, offset: int, length: int, buffer: bytearray | None = None) -> bytes | None:
+        # Called on the event loop: RWF_NOWAIT makes the kernel refuse (EAGAIN) rather than wait
+        # for the disk, and a piece in the page cache costs a memory copy instead of a thread hop.
+        if _RWF_NOWAIT is None:
+            return None
+        try:
+            return self._read(offset, length, _RWF_NOWAIT, buffer)
+        except (BlockingIOError, StorageError):
+            return None  # not all cached, or an error that the threaded read will report
+
+    def _read(self, offset: int, length: int, flags: int = 0, buffer: bytearray | None = None) -> bytes:
+        out = buffer if buffer is not None and len(buffer) == length else bytearray(length)
         view = memoryview(out)
         position = 0
         for index, inner, span in self.geometry.file_spans(offset, length):
@@ -223,7 +238,8 @@ class FileStorage(Storage):
                 with self._use(index, create=False) as fd:
                     done = 0
                     while done < span:
-                        got = os.preadv(fd, [view[position + done : position + span]], inner + done)
+                        got = os.preadv(fd, [view[position + done : position + span]], inner + done,
+                                        flags)
                         if got == 0:
                             raise StorageError(f"{self.path_of(index)} is shorter than the torrent says")
                         done += got

@@ -51,6 +51,9 @@ class MemoryStorage(Storage):
 
     async def read(self, offset: int, length: int) -> bytes:
         await trio.lowlevel.checkpoint()
+        return self.read_now(offset, length)
+
+    def read_now(self, offset: int, length: int, buffer: bytearray | None = None) -> bytes:
         self._check_span(offset, length)
         out = bytearray(length)
         position = 0

@@ -28,9 +28,11 @@ piece index does not fit. Block spans of earlier REQUEST/PIECE messages are only
 the engine has no data and no outstanding requests before it knows the geometry.
 
 Speed matters: this is the hot path of a pure-Python client. A 1 MiB read holds dozens of PIECE
-messages; they are parsed with ``struct.unpack_from`` at an offset into one buffer, each block is
-copied once into its own ``bytes``, and the buffer is compacted once per ``events()`` call (only
-the partial tail is moved). A chunk arriving into an empty buffer is used in place, not copied.
+messages; they are parsed with ``struct.unpack_from`` at an offset into one buffer that the
+socket reads into directly (``receive_buffer`` / ``received``; only the partial message left over
+is moved before the next read). With ``block_views=True`` each PIECE's block is a memoryview into
+that buffer, valid only until the next ``receive_*`` call: the engine copies it once, straight
+into the piece being assembled. Without it, each block is copied into its own ``bytes``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ MAX_EXTENDED = 1024 * 1024  # default cap on an EXTENDED message (ut_metadata pi
 # Covers 2M pieces: more than any info dict TORRENT_LIMITS admits (32 MiB / 20 bytes per hash).
 MAX_BITFIELD_BEFORE_GEOMETRY = 256 * 1024
 _PIECE_MAX = 9 + BLOCK_SIZE_LIMIT  # id + index + begin + block
+RECEIVE_SIZE = 1024 * 1024  # the most one read into the codec's buffer asks for
+FIRST_OFFER = 64 * 1024  # the first read's room; doubled each time a read fills it
 
 _U32 = Struct(">I")
 _U32_U8 = Struct(">IB")
@@ -91,7 +95,8 @@ class PeerCodec:
     extensions are in force (``fast``, ``extensions``). ``max_extended`` caps EXTENDED messages.
     """
 
-    def __init__(self, reserved: bytes, *, max_extended: int = MAX_EXTENDED) -> None:
+    def __init__(self, reserved: bytes, *, max_extended: int = MAX_EXTENDED,
+                 block_views: bool = False) -> None:
         if len(reserved) != 8:
             raise ValueError("reserved must be 8 bytes")
         if max_extended < 2:
@@ -99,8 +104,16 @@ class PeerCodec:
         # Our side of the negotiation; only its reserved-bit properties are used.
         self._ours = m.Handshake(bytes(reserved), bytes(20), bytes(20))
         self._max_extended = max_extended
-        self._buf: bytes | bytearray = b""
-        self._pos = 0  # bytes of _buf already parsed
+        # Received bytes are _buf[_pos:_end]. The buffer is never resized in place (a block
+        # view handed out may still point into it): it is compacted by moving the partial
+        # message left over to the front, or replaced by a larger one.
+        self._buf = bytearray()
+        self._pos = 0
+        self._end = 0
+        self._offer = FIRST_OFFER  # the room receive_buffer offers next
+        self._offered = 0
+        # PIECE blocks as views into the receive buffer (see the module docstring).
+        self.block_views = block_views
         self._error: ProtocolError | None = None
         self._handshake: m.Handshake | None = None
         self._fast = False
@@ -137,7 +150,7 @@ class PeerCodec:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as messages (part of a message)."""
-        return len(self._buf) - self._pos
+        return self._end - self._pos
 
     def set_geometry(self, num_pieces: int, piece_length: int, total_length: int) -> None:
         """Check indices and spans from now on; raises ProtocolError if earlier messages don't fit."""
@@ -171,15 +184,49 @@ class PeerCodec:
         """Buffer bytes from the peer. Call ``events()`` after each chunk to keep memory bounded."""
         if self._error is not None:
             raise self._error
-        if not data:
+        n = len(data)
+        if n:
+            self._make_room(n)
+            self._buf[self._end : self._end + n] = data
+            self._end += n
+
+    def receive_buffer(self, size: int = RECEIVE_SIZE) -> memoryview:
+        """Room for up to ``size`` bytes for a ``recv_into``; then call ``received(n)``.
+
+        Receiving straight into the codec's buffer saves a copy of every byte (and an allocation
+        per read) over ``receive_data``. The room offered starts small and doubles each time a
+        read fills it, so a slow peer's connection never holds a large buffer.
+        """
+        if self._error is not None:
+            raise self._error
+        offer = min(size, self._offer)
+        self._make_room(offer)
+        self._offered = offer
+        return memoryview(self._buf)[self._end : self._end + offer]
+
+    def received(self, n: int) -> None:
+        """``n`` bytes were written at the start of the view ``receive_buffer`` returned."""
+        if not 0 <= n <= self._offered:
+            raise ValueError(f"received {n} bytes into a buffer of {self._offered}")
+        if n == self._offered:
+            self._offer = min(self._offer * 2, RECEIVE_SIZE)
+        self._offered = 0
+        self._end += n
+
+    def _make_room(self, n: int) -> None:
+        """Room for ``n`` more bytes after ``_end``: the unparsed bytes are moved to the front
+        when the tail is too short, into a new buffer with room for two such reads when the
+        buffer is (so a fast connection moves its leftovers about once per two reads)."""
+        buf, pos, end = self._buf, self._pos, self._end
+        if len(buf) - end >= n:
             return
-        if self._pos == len(self._buf) and type(data) is bytes:
-            self._buf, self._pos = data, 0  # the common case: use the chunk as it is
-            return
-        if type(self._buf) is not bytearray:
-            self._buf = bytearray(memoryview(self._buf)[self._pos :])
-            self._pos = 0
-        self._buf += data
+        pending = end - pos
+        # A copy, not a memmove: source and destination may overlap.
+        leftover = bytes(memoryview(buf)[pos:end]) if pending else b""
+        if pending + n > len(buf):
+            buf = self._buf = bytearray(pending + 2 * n)
+        buf[:pending] = leftover
+        self._pos, self._end = 0, pending
 
     def events(self) -> list[m.Message]:
         """Every message complete so far, in order; ``[]`` means more data is needed."""
@@ -193,22 +240,18 @@ class PeerCodec:
         except ProtocolError as error:
             self._die(error)
             raise
-        buf = self._buf
-        if self._pos == len(buf):
-            self._buf, self._pos = b"", 0
-        elif self._pos and type(buf) is bytearray:
-            del buf[: self._pos]  # compaction: moves only the partial message left over
-            self._pos = 0
+        if self._pos == self._end:
+            self._pos = self._end = 0
         return out
 
     def _die(self, error: ProtocolError) -> None:
         self._error = error
-        self._buf, self._pos = b"", 0
+        self._buf, self._pos, self._end = bytearray(), 0, 0
         self._early_bitfield = None
 
     def _parse_handshake(self, out: list[m.Message]) -> bool:
         buf, pos = self._buf, self._pos
-        have = len(buf) - pos
+        have = self._end - pos
         prefix = bytes(buf[pos : pos + min(have, len(m.PROTOCOL))])
         if prefix != m.PROTOCOL[: len(prefix)]:
             raise ProtocolError("not a BitTorrent handshake")
@@ -227,15 +270,18 @@ class PeerCodec:
 
     def _parse_messages(self, out: list[m.Message]) -> None:
         buf = self._buf
-        end = len(buf)
+        end = self._end
         pos = self._pos
         view = memoryview(buf)
         unpack_length = _U32.unpack_from
         unpack_two = _TWO_U32.unpack_from
+        unpack_three = _THREE_U32.unpack_from
+        Request = m.Request
         max_length = self._max_length
         num_pieces = self._num_pieces
         piece_length, last_index, last_size = self._piece_length, self._last_index, self._last_size
         Piece = m.Piece
+        views = self.block_views
         append = out.append
         try:
             while end - pos >= 4:
@@ -262,7 +308,20 @@ class PeerCodec:
                     elif index > self._early_max_index:
                         self._early_max_index = index
                     self._availability_open = False
-                    append(Piece(index, begin, bytes(view[start:pos])))
+                    block = view[start:pos]
+                    append(Piece(index, begin, block if views else bytes(block)))
+                    continue
+                if msg_id == 6 and length == 13 and num_pieces >= 0:  # REQUEST: the seed's hot path
+                    if end - pos < 17:
+                        break
+                    index, begin, size = unpack_three(buf, pos + 5)
+                    if not 0 < size <= BLOCK_SIZE_LIMIT or index >= num_pieces or begin + size > (
+                        last_size if index == last_index else piece_length
+                    ):
+                        self._check_span("REQUEST", index, begin, size)
+                    pos += 17
+                    self._availability_open = False
+                    append(Request(index, begin, size))
                     continue
                 self._check_header(msg_id, length)
                 if end - pos - 4 < length:

@@ -1,0 +1,40 @@
+"""A download limit is kept smoothly: no large read followed by a long sleep."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from tests.support.fake_peer import LOCALHOST, MiB, make_sample, mock_clock
+from torrentish.engine.client import open_client
+from torrentish.engine.settings import Settings
+
+
+@pytest.fixture
+def clock():
+    return mock_clock()
+
+
+async def test_a_download_limit_is_kept_in_small_steps(tmp_path, clock):
+    sample = make_sample(tmp_path, size=8 * MiB)
+    rate = 1 * MiB
+    async with open_client(host=LOCALHOST, settings=Settings(max_download_rate=rate)) as client:
+        torrent = await client.add_torrent(sample.info, sample.empty_storage())
+        async with open_client(host=LOCALHOST) as seed:
+            await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True,
+                                   peers=[(LOCALHOST, client.port)])
+            samples = []
+            while trio.current_time() < 4 and not torrent.completed.is_set():
+                samples.append((trio.current_time(), torrent.downloaded))
+                await trio.sleep(0.02)
+    window = 0.2
+    # Within any 0.2 s: the rate's share, the bucket's burst (256 KiB) and one read (0.1 s).
+    bound = window * rate + 256 * 1024 + 0.1 * rate + 16 * 1024
+    steps = [
+        later - earlier
+        for i, (start, earlier) in enumerate(samples)
+        for end, later in samples[i:]
+        if end - start <= window
+    ]
+    assert samples[-1][1] > 2 * MiB, "the download did not get going"
+    assert max(steps) <= bound, (max(steps) / MiB, bound / MiB)
