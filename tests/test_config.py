@@ -156,3 +156,11 @@ def test_config_command_shows_sources(tmp_path):
     example = cli(tmp_path, "config", "--example").stdout
     write(tmp_path / "config.toml", example)
     assert load_config(tmp_path / "config.toml", environ={}).settings["port"].value == 6881
+
+
+def test_help_names_the_configured_side_of_an_on_off_flag(tmp_path):
+    # click prints the declared side of a flag pair unless the engine's default is rewritten.
+    off = cli(tmp_path, "get", "--help", env={"TORRENTISH_LSD": "0"}).stdout
+    on = cli(tmp_path, "get", "--help", env={"TORRENTISH_LSD": "1"}).stdout
+    assert "[default: no-lsd]" in off and "[default: lsd]" not in off
+    assert "[default: lsd]" in on

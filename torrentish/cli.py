@@ -169,6 +169,24 @@ def _main(
     except TorrentishError as error:
         print_error(str(error))
         raise typer.Exit(1) from None
+    _show_flag_defaults(ctx)
+
+
+def _show_flag_defaults(ctx: typer.Context) -> None:
+    """Let --help name the configured side of an on/off flag (--lsd/--no-lsd).
+
+    click shows the default_map's value for other options, but for a flag pair it prints the
+    declared default whatever the config says; so the declared default becomes the configured
+    one (the value an unset flag takes is the same either way).
+    """
+    commands = getattr(ctx.command, "commands", {})
+    for name, defaults in (ctx.default_map or {}).items():
+        command = commands.get(name)
+        if command is None or not isinstance(defaults, dict):
+            continue
+        for param in command.params:
+            if getattr(param, "is_bool_flag", False) and isinstance(defaults.get(param.name), bool):
+                param.default = defaults[param.name]
 
 
 # The commands live in their own modules and register on `app`, in the order --help lists them.
