@@ -5,7 +5,8 @@ Usable from Python:
     result = trio.run(partial(get, metainfo, Path("downloads"), peers=[("10.0.0.2", 6881)]))
 
 A `view` (any async callable taking the client and the torrent) runs beside the transfer and is
-cancelled when it ends; the engine itself knows nothing of terminals.
+cancelled when it ends; if it also has a `checking(client, name)` method, that runs while the data
+already on disk is checked, before the torrent starts. The engine itself knows nothing of terminals.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import outcome
 import trio
 
 from torrentish.engine.client import Client, open_client
@@ -77,6 +80,21 @@ def _result(torrent: Torrent, start: float, peers_seen: int) -> TransferResult:
     )
 
 
+async def _add_torrent(client: Client, view: View | None, name: str, **kwargs) -> Torrent:
+    """`client.add_torrent(**kwargs)`, which returns once the data on disk is checked; a view
+    with a `checking(client, name)` method shows that check as it goes (hashing a large
+    download can take minutes, and the view proper starts only with the torrent)."""
+    checking = getattr(view, "checking", None)
+    if checking is None:
+        return await client.add_torrent(**kwargs)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(checking, client, name)
+        # Captured, then raised outside the nursery: the caller sees add_torrent's own error.
+        added = await outcome.acapture(partial(client.add_torrent, **kwargs))
+        nursery.cancel_scope.cancel()
+    return added.unwrap()
+
+
 async def _run_view(
     view: View | None, services: Sequence[Service], client: Client, torrent: Torrent, nursery: trio.Nursery
 ) -> None:
@@ -119,9 +137,12 @@ async def get(
     storage = FileStorage(out_dir / info.name, info, writable=True, resume_path=resume or None)
     start = trio.current_time()
     async with open_client(port=port, host=host, settings=_settings(settings, max_up, max_down), rng=rng) as client:
-        torrent = await client.add_torrent(
-            info,
-            storage,
+        torrent = await _add_torrent(
+            client,
+            view,
+            info.name,
+            info=info,
+            storage=storage,
             peers=peers,
             strategy="sequential" if sequential else "rarest",
             wanted_files=wanted,
@@ -164,7 +185,8 @@ async def seed(
     storage = FileStorage(content, info, writable=False, resume_path=resume_path(info.info_hash))
     start = trio.current_time()
     async with open_client(port=port, host=host, settings=_settings(settings, max_up, 0), rng=rng) as client:
-        torrent = await client.add_torrent(info, storage, peers=peers, upload_only=True, extensions=extensions)
+        torrent = await _add_torrent(client, view, info.name, info=info, storage=storage, peers=peers,
+                                     upload_only=True, extensions=extensions)
         if not torrent.have.complete():
             missing = torrent.num_pieces - torrent.have.count()
             raise StorageError(

@@ -248,6 +248,22 @@ def render(s: TorrentStatus, ledger: Ledger | None, width: int, height: int) -> 
     return Constrain(Group(*parts), width)
 
 
+def checking_line(name: str, checked: int, total: int, width: int) -> RenderableType:
+    """`checking NAME  ━━━━━━━━━━  40%  410/1024 pieces`, fitted to the width."""
+    width = min(width, MAX_WIDTH)
+    if not total:
+        return Text.assemble(("checking ", STATE_STYLES["checking"]), (name, "bold"), " ...",
+                             overflow="ellipsis", no_wrap=True)
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+    table.add_column(width=max(10, width // 3))
+    table.add_column(justify="right", no_wrap=True)
+    table.add_row(Text.assemble(("checking ", STATE_STYLES["checking"]), (name, "bold")),
+                  ProgressBar(total=total, completed=checked),
+                  f"{100 * checked // total:3d}%  {checked}/{total} pieces")
+    return Constrain(table, width)
+
+
 class LiveDisplay:
     """Draws `render` in place on a terminal console."""
 
@@ -256,8 +272,21 @@ class LiveDisplay:
     def __init__(self, console: Console):
         self.console = console
         self._live: Live | None = None
+        self._checking: Live | None = None
         self._command = "get"
         self._drawn: tuple[RenderableType, int] | None = None  # the last frame and its width
+
+    def checking(self, name: str, checked: int, total: int, now: float) -> None:
+        """A transient line while the data on disk is hashed; the view proper replaces it."""
+        if self._checking is None:
+            self._checking = Live(console=self.console, auto_refresh=False, transient=True)
+            self._checking.start()
+        self._checking.update(checking_line(name, checked, total, self.console.size.width), refresh=True)
+
+    def checking_done(self) -> None:
+        if self._checking is not None:
+            self._checking.stop()
+            self._checking = None
 
     def start(self, watch, status: TorrentStatus) -> None:
         self._command = watch.command

@@ -18,6 +18,7 @@ from torrentish.units import format_duration, format_rate, format_size
 
 EVERY = 5.0  # seconds between status lines
 IDLE_EVERY = 60.0  # when nothing moves (a seed nobody asks, a stalled download)
+CHECK_QUIET = 1.0  # a check of existing data shorter than this is not mentioned
 
 
 def status_line(s: TorrentStatus) -> str:
@@ -51,12 +52,29 @@ class PlainDisplay:
         self.every = every
         self.clock = clock
         self._last_line = 0.0  # trio time of the last status line
+        self._check_began: float | None = None
+        self._check_shown = False
         self._state_changed = False
 
     def emit(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
         self.stream.write(f"{stamp} {text}\n")
         self.stream.flush()
+
+    def checking(self, name: str, checked: int, total: int, now: float) -> None:
+        # A check over within CHECK_QUIET seconds prints nothing: the first line of a quick
+        # start stays the one that names the port.
+        if self._check_began is None:
+            self._check_began = now
+        if not total or now - self._check_began < CHECK_QUIET:
+            return
+        if not self._check_shown or checked == total or now - self._last_line >= self.every:
+            self.emit(f"checking {name}: {checked}/{total} pieces ({100 * checked // total}%)")
+            self._last_line = now
+            self._check_shown = True
+
+    def checking_done(self) -> None:
+        pass
 
     def start(self, watch, status: TorrentStatus) -> None:
         what = f"{format_size(status.total)} in {status.num_pieces} pieces"

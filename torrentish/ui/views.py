@@ -9,7 +9,9 @@ every display draws from this trio task (rich's auto-refresh thread is off).
 
 Displays (duck-typed; `interval` None = no periodic redraw):
 
-    start(watch, status)              once, before anything else
+    checking(name, checked, total, now) while data found on disk is hashed (optional; total 0:
+                                      not known yet), then checking_done()
+    start(watch, status)              once, when the torrent has started
     event(event)                      for every engine event
     refresh(status, ledger, now)      every `interval` seconds
     close(status, ledger)             once, when the transfer ends (also on Ctrl-C)
@@ -70,6 +72,22 @@ class Watch:
                 self.ledger.observe(status)
                 if self.display is not None:
                     self.display.close(status, self.ledger)
+
+    async def checking(self, client, name: str) -> None:
+        """Runs while the data already on disk is checked, before the torrent (and __call__)
+        starts: the display, if it can, shows that check's progress."""
+        show = getattr(self.display, "checking", None)
+        if show is None:
+            return
+        receive = client.events.subscribe(EVENT_BUFFER)
+        with receive:
+            show(name, 0, 0, trio.current_time())
+            try:
+                async for event in receive:
+                    if isinstance(event, ev.CheckingProgress):
+                        show(name, event.checked, event.total, trio.current_time())
+            finally:
+                self.display.checking_done()
 
     def handle(self, event: ev.Event) -> None:
         self.ledger.apply(event)
