@@ -412,6 +412,19 @@ def warm(path: Path) -> None:
             pass
 
 
+def compile_sources() -> None:
+    """Byte-compile the package and the virtualenv's libraries, as `pip install` does.
+
+    An editable install leaves torrentish's own modules uncompiled, and with
+    PYTHONDONTWRITEBYTECODE set (it is on some machines) every torrentish process would
+    compile them again at start: about 0.07 CPU-s a run that a user's install never pays."""
+    import compileall
+    import sysconfig
+
+    for where in (ROOT / "torrentish", Path(sysconfig.get_paths()["purelib"])):
+        compileall.compile_dir(where, quiet=1, workers=2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/torrentish-bench"))
@@ -431,6 +444,7 @@ def main() -> None:
     if not Path(GNU_TIME).exists() or not shutil.which("aria2c"):
         raise SystemExit("needs GNU time (/usr/bin/time) and aria2c (apt-get install time aria2)")
     args.dir.mkdir(parents=True, exist_ok=True)
+    compile_sources()
     machine = describe_machine(args.dir)
     print(f"# {machine['cpus']} CPUs, Python {machine['python']}, {machine['aria2']}, commit "
           f"{machine['commit']}, load {machine['load_at_start']:.2f}, "
