@@ -20,7 +20,7 @@ import trio
 from torrentish.core.bitfield import Bitfield
 from torrentish.core.rates import RateMeter
 from torrentish.errors import ProtocolError, StorageError
-from torrentish.net.base import receive_into, send_buffers
+from torrentish.net.base import send_buffers
 from torrentish.wire import codec as wire
 from torrentish.wire.codec import PeerCodec
 
@@ -154,12 +154,21 @@ class PeerConnection:
 
     async def _reader(self) -> None:
         torrent, codec, stream = self.torrent, self.codec, self.stream
+        # TCP reads straight into the codec's buffer; other streams (the simulator) hand over
+        # chunks the codec parses where they are.
+        sock = stream.socket if type(stream) is trio.SocketStream else None
         while True:
-            with codec.receive_buffer(torrent.read_size(RECEIVE_SIZE)) as buffer:
-                n = await receive_into(stream, buffer)
+            size = torrent.read_size(RECEIVE_SIZE)
+            if sock is not None:
+                with codec.receive_buffer(size) as buffer:
+                    n = await sock.recv_into(buffer)
+                codec.received(n)
+            else:
+                data = await stream.receive_some(size)
+                n = len(data)
+                codec.receive_data(data)
             if not n:
                 raise PeerClosed("closed by peer")
-            codec.received(n)
             now = trio.current_time()
             self.last_received = now
             before = self.downloaded

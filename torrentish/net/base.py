@@ -34,19 +34,6 @@ class Network(ABC):
         until cancelled."""
 
 
-async def receive_into(stream: trio.abc.Stream, buffer: memoryview) -> int:
-    """Read up to ``len(buffer)`` bytes into ``buffer``; 0 means the peer closed the stream.
-
-    A TCP stream reads straight into the buffer (no allocation or copy per read, which matters
-    at hundreds of MB/s); other streams fall back to ``receive_some`` and a copy.
-    """
-    if type(stream) is trio.SocketStream:
-        return await stream.socket.recv_into(buffer)
-    data = await stream.receive_some(len(buffer))
-    buffer[: len(data)] = data
-    return len(data)
-
-
 async def send_buffers(stream: trio.abc.Stream, buffers: list) -> None:
     """Send the buffers in order, all of them (a gathering send on TCP; no copy into one)."""
     if type(stream) is not trio.SocketStream:

@@ -53,7 +53,7 @@ MAX_EXTENDED = 1024 * 1024  # default cap on an EXTENDED message (ut_metadata pi
 MAX_BITFIELD_BEFORE_GEOMETRY = 256 * 1024
 _PIECE_MAX = 9 + BLOCK_SIZE_LIMIT  # id + index + begin + block
 RECEIVE_SIZE = 1024 * 1024  # the most one read into the codec's buffer asks for
-FIRST_OFFER = 64 * 1024  # the first read's room; doubled each time a read fills it
+FIRST_OFFER = 16 * 1024  # the first read's room; doubled each time a read fills it
 
 _U32 = Struct(">I")
 _U32_U8 = Struct(">IB")
@@ -185,17 +185,24 @@ class PeerCodec:
         if self._error is not None:
             raise self._error
         n = len(data)
-        if n:
-            self._make_room(n)
-            self._buf[self._end : self._end + n] = data
-            self._end += n
+        if not n:
+            return
+        if self._pos == self._end and type(data) is bytes:
+            # Nothing pending: parse the chunk where it is (no copy, and an idle connection
+            # keeps no buffer). _make_room replaces it before anything is written into it.
+            self._buf, self._pos, self._end = data, 0, n
+            return
+        self._make_room(n)
+        self._buf[self._end : self._end + n] = data
+        self._end += n
 
     def receive_buffer(self, size: int = RECEIVE_SIZE) -> memoryview:
         """Room for up to ``size`` bytes for a ``recv_into``; then call ``received(n)``.
 
         Receiving straight into the codec's buffer saves a copy of every byte (and an allocation
         per read) over ``receive_data``. The room offered starts small and doubles each time a
-        read fills it, so a slow peer's connection never holds a large buffer.
+        read fills it (halves when reads use under a quarter), so a slow peer's connection never
+        holds a large buffer.
         """
         if self._error is not None:
             raise self._error
@@ -210,6 +217,8 @@ class PeerCodec:
             raise ValueError(f"received {n} bytes into a buffer of {self._offered}")
         if n == self._offered:
             self._offer = min(self._offer * 2, RECEIVE_SIZE)
+        elif n < self._offered // 4:
+            self._offer = max(FIRST_OFFER, self._offer // 2)  # the peer slowed down
         self._offered = 0
         self._end += n
 
@@ -218,12 +227,13 @@ class PeerCodec:
         when the tail is too short, into a new buffer with room for two such reads when the
         buffer is (so a fast connection moves its leftovers about once per two reads)."""
         buf, pos, end = self._buf, self._pos, self._end
-        if len(buf) - end >= n:
+        writable = type(buf) is bytearray
+        if writable and len(buf) - end >= n:
             return
         pending = end - pos
         # A copy, not a memmove: source and destination may overlap.
         leftover = bytes(memoryview(buf)[pos:end]) if pending else b""
-        if pending + n > len(buf):
+        if not writable or pending + n > len(buf):
             buf = self._buf = bytearray(pending + 2 * n)
         buf[:pending] = leftover
         self._pos, self._end = 0, pending
@@ -242,6 +252,8 @@ class PeerCodec:
             raise
         if self._pos == self._end:
             self._pos = self._end = 0
+            if len(self._buf) > 4 * self._offer:  # a buffer grown for a burst that is over
+                self._buf = bytearray()
         return out
 
     def _die(self, error: ProtocolError) -> None:
