@@ -9,7 +9,7 @@ they measure is throughput.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
@@ -66,6 +66,20 @@ async def completes(torrent: Torrent, storage: MemoryStorage, sample: SampleTorr
     with trio.fail_after(timeout):
         await torrent.completed.wait()
     assert await storage_bytes(storage, sample.info) == sample.data
+
+
+def announcing(sample: SampleTorrent, pieces) -> Callable[[FakePeer], Awaitable[None]]:
+    """A fake peer's greeting: handshake, then a bitfield of `pieces`."""
+    bits = Bitfield(sample.info.num_pieces)
+    for index in pieces:
+        bits.add(index)
+
+    async def greet(peer: FakePeer) -> None:
+        await peer.wait_handshake()
+        await peer.send_handshake()
+        await peer.send(msg.BitfieldMsg(bits.to_bytes()))
+
+    return greet
 
 
 # ----------------------------------------------------------------------------------- swarms
@@ -289,16 +303,7 @@ async def test_one_upload_slot_unchokes_one_peer_per_round(sample, clock):
 
 async def test_have_is_sent_for_each_verified_piece_the_peer_lacks(sample):
     """A peer that announced pieces 0 and 1 hears HAVE for every other piece as it verifies."""
-    announced = Bitfield(sample.info.num_pieces)
-    announced.add(0)
-    announced.add(1)
-
-    async def greet(peer: FakePeer) -> None:
-        await peer.wait_handshake()
-        await peer.send_handshake()
-        await peer.send(msg.BitfieldMsg(announced.to_bytes()))
-
-    async with open_fake_listener(sample, greet) as listener:
+    async with open_fake_listener(sample, announcing(sample, (0, 1))) as listener:
         async with clients(2) as (seed, leecher):
             await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
             storage = sample.empty_storage()
@@ -315,19 +320,23 @@ async def test_have_is_sent_for_each_verified_piece_the_peer_lacks(sample):
             assert not {0, 1} & set(haves)
 
 
+async def test_the_peer_that_sent_a_piece_hears_have_for_it(sample, clock):
+    """A peer that gave us a piece it announced still gets our HAVE for it: a BEP 16 super-seed
+    learns from it that the piece it revealed arrived (and reveals the next)."""
+    async with open_fake_listener(sample, announcing(sample, (0, 1)), responder=seeder(sample)) as listener:
+        async with clients(1) as (leecher,):
+            await leecher.add_torrent(sample.info, sample.empty_storage(),
+                                      peers=[(LOCALHOST, listener.port)])
+            giver = await listener.wait_peer()
+            await giver.wait_until(lambda: {h.index for h in giver.of(msg.Have)} >= {0, 1},
+                                   "HAVE for the pieces it sent")
+            assert sorted(h.index for h in giver.of(msg.Have)) == [0, 1]
+
+
 async def test_not_interested_once_a_peer_has_nothing_more_for_us(sample, clock):
     """A partial peer with pieces 0..3 is interesting until we hold those pieces, long before
     the (slow) seed has given us the rest."""
-    bits = Bitfield(sample.info.num_pieces)
-    for index in range(4):
-        bits.add(index)
-
-    async def greet(peer: FakePeer) -> None:
-        await peer.wait_handshake()
-        await peer.send_handshake()
-        await peer.send(msg.BitfieldMsg(bits.to_bytes()))
-
-    async with open_fake_listener(sample, greet, responder=seeder(sample)) as listener:
+    async with open_fake_listener(sample, announcing(sample, range(4)), responder=seeder(sample)) as listener:
         slow = Settings(max_upload_rate=64 * 1024)
         async with open_client(host=LOCALHOST, settings=slow) as seed, open_client(host=LOCALHOST) as leecher:
             await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)

@@ -78,6 +78,9 @@ MaxPeers = Annotated[Optional[int], typer.Option(min=1, help="Connections per pe
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=0, help="Random seed of the scenario.", show_default=False)]
 TimeLimit = Annotated[Optional[str], typer.Option(metavar="DURATION", help="Stop the swarm after this long.", show_default=False)]
 Verify = Annotated[Optional[str], typer.Option(help="sha1 (real hashes) or compare (hash-free check).", show_default=False)]
+SuperSeedOpt = Annotated[Optional[bool], typer.Option(
+    "--super-seed/--no-super-seed", show_default=False,
+    help="Seeds use BEP 16 super-seeding (or not), whatever the scenario says.")]
 Quantum = Annotated[Optional[str], typer.Option(metavar="DURATION", help="Simulation tick.", show_default=False)]
 Real = Annotated[bool, typer.Option("--real", help="One torrentish process per peer over real TCP.")]
 Netns = Annotated[bool, typer.Option("--netns", help="With --real: a network namespace per peer, tc caps (root).")]
@@ -90,7 +93,7 @@ NoPlots = Annotated[bool, typer.Option("--no-plots", help="Skip the plots.")]
 _SCENARIO_FLAGS = ("seeds", "leechers", "size", "piece_size", "up", "seed_up", "down", "latency",
                    "arrival", "arrival_rate", "departure", "linger", "free_riders", "strategy",
                    "slots", "rechoke_interval", "optimistic_every", "max_peers", "seed",
-                   "time_limit", "verify", "quantum")
+                   "time_limit", "verify", "quantum", "super_seed")
 
 
 def _scenario(path: Path | None, given: dict):
@@ -153,7 +156,7 @@ def run(
     linger: Linger = None, free_riders: FreeRiders = None, strategy: Strategy = None,
     slots: Slots = None, rechoke_interval: Rechoke = None, optimistic_every: Optimistic = None,
     max_peers: MaxPeers = None, seed: SeedOpt = None, time_limit: TimeLimit = None,
-    verify: Verify = None, quantum: Quantum = None,
+    verify: Verify = None, quantum: Quantum = None, super_seed: SuperSeedOpt = None,
     real: Real = False, netns: Netns = False, out: Out = None, no_plots: NoPlots = False,
     repeat: Annotated[int, typer.Option(min=1, help="Simulate N times, varying only trio's task order, "
                                                     "and show the spread.")] = 1,
@@ -207,7 +210,7 @@ def compare(
     linger: Linger = None, free_riders: FreeRiders = None,
     slots: Slots = None, rechoke_interval: Rechoke = None, optimistic_every: Optimistic = None,
     max_peers: MaxPeers = None, seed: SeedOpt = None, time_limit: TimeLimit = None,
-    verify: Verify = None, quantum: Quantum = None,
+    verify: Verify = None, quantum: Quantum = None, super_seed: SuperSeedOpt = None,
     real: Real = False, netns: Netns = False, out: Out = None, no_plots: NoPlots = False,
     repeat: Annotated[int, typer.Option(min=1, help="Run each strategy with N scenario seeds "
                                                     "(--seed, --seed + 1, ...) and compare the spreads.")] = 1,

@@ -234,6 +234,9 @@ def seed(
     dht: Annotated[bool, typer.Option("--dht/--no-dht", help="Announce the torrent on the DHT.")] = False,
     dht_bootstrap: DhtBootstrap = None,
     lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Announce on the LAN (Local Service Discovery).")] = True,
+    super_seed: Annotated[bool, typer.Option(
+        "--super-seed", help="BEP 16 initial seeding: reveal pieces one at a time, so each leaves "
+                             "this seed about once (for the first seed of a new torrent).")] = False,
     as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
@@ -276,12 +279,19 @@ def seed(
             peers=peers,
             port=port,
             max_up=up,
+            settings=_super_seed_settings(super_seed),
             view=output.watch,
             ready=ready,
             extensions=extensions,
             services=services,
         )
     output.finish(_outcome("seed", result, output.watch), 0)
+
+
+def _super_seed_settings(super_seed: bool):
+    from torrentish.engine.settings import Settings
+
+    return Settings(super_seed=True) if super_seed else None
 
 
 @app.command()

@@ -32,6 +32,11 @@ class Settings:
     rechoke_interval: float = 10.0
     optimistic_every: int = 3
 
+    # BEP 16 super-seeding for a torrent complete at start (engine/super_seeding.py): reveal pieces
+    # one peer at a time so each leaves us about once; strict: the next only once one spread.
+    super_seed: bool = False
+    super_seed_strict: bool = False
+
     # Rates in bytes/s; 0 = unlimited
     max_upload_rate: int = 0
     max_download_rate: int = 0

@@ -27,6 +27,7 @@ from torrentish.engine.extensions import Extension
 from torrentish.engine.peer import PeerConnection
 from torrentish.engine.pieces import PieceBuffer, SpareBuffers
 from torrentish.engine.settings import Settings
+from torrentish.engine.super_seeding import SuperSeeding
 from torrentish.engine.uploads import Uploads
 from torrentish.engine.status import progress_event
 from torrentish.errors import ProtocolError
@@ -106,6 +107,7 @@ class Torrent:
         self.on_dht_node = None
         self.connector = Connector(self)
         self.uploads = Uploads(self)
+        self.super_seeding: SuperSeeding | None = None  # BEP 16, for an initial seed (run())
         self.handlers = {
             msg.Choke: self._on_choke,
             msg.Unchoke: self._on_unchoke,
@@ -142,6 +144,8 @@ class Torrent:
                 self._dirty = True  # record what hashing found, so the next start trusts it
                 self._apply_file_selection()
                 self._set_state("seeding" if self.have.complete() else "downloading")
+                if self.settings.super_seed and self.have.complete():
+                    self.super_seeding = SuperSeeding(self)
                 if self.picker.complete:
                     self._finish()
                 self._serving = True
@@ -260,6 +264,8 @@ class Torrent:
             for index, begin in list(peer.outstanding):
                 self._abandon(peer, index, begin)
             self.picker.peer_gone(peer)
+            if self.super_seeding is not None:
+                self.super_seeding.on_closed(peer)
             for extension in self.extensions.values():
                 extension.on_peer_closed(self, peer)
             self._refill_all()
@@ -309,7 +315,9 @@ class Torrent:
                 )
             )
         count = self.have.count()
-        if peer.codec.fast and count == self.num_pieces:
+        if self.super_seeding is not None and self.super_seeding.greet(peer):
+            pass  # HAVE NONE or nothing; pieces are revealed one by one
+        elif peer.codec.fast and count == self.num_pieces:
             peer.send(wire.encode(msg.HaveAll()))
         elif peer.codec.fast and count == 0:
             peer.send(wire.encode(msg.HaveNone()))
@@ -349,6 +357,8 @@ class Torrent:
             return
         peer.bitfield.add(m.index)
         self.picker.peer_have(m.index)
+        if self.super_seeding is not None:
+            self.super_seeding.on_have(peer, m.index)
         self._peer_progress_changed(peer)
 
     def _on_bitfield(self, peer, m) -> None:
@@ -364,6 +374,8 @@ class Torrent:
         self.picker.peer_lost(peer.bitfield)
         peer.bitfield = bits
         self.picker.peer_bitfield(bits)
+        if self.super_seeding is not None:
+            self.super_seeding.on_pieces(peer)
         self._peer_progress_changed(peer)
 
     def _peer_progress_changed(self, peer) -> None:
@@ -471,6 +483,8 @@ class Torrent:
         if peer.snubbed:  # it sends nothing: one request keeps the door open, as libtorrent does
             target = 1
         want = target - len(peer.outstanding)
+        if self.picker.endgame:  # duplicates one at a time, to peers with nothing in flight (libtorrent)
+            want = 0 if peer.outstanding else 1
         # Hysteresis: top the pipeline up in batches, not one request per block that arrives
         # (an idle pipeline is always refilled).
         if want <= 0 or (peer.outstanding and want < max(4, target // 4)):
@@ -513,12 +527,12 @@ class Torrent:
             )
         self.verifying.discard(index)
         if ok:
-            self._piece_verified(index)
+            self._piece_verified(index, buffer.contributors)
         else:
             self._piece_failed(buffer)
         buffer.recycle()
 
-    def _piece_verified(self, index: int) -> None:
+    def _piece_verified(self, index: int, contributors: set[object]) -> None:
         self.have.add(index)
         self.done_bytes += self.geometry.piece_size(index)
         self.picker.piece_verified(index)
@@ -527,7 +541,11 @@ class Torrent:
         self.events.publish(ev.PieceVerified(trio.current_time(), index))
         have = wire.encode(msg.Have(index))
         for peer in list(self.peers.values()):
-            if index not in peer.bitfield:
+            # To the peers that lack it, and to those that sent us its blocks: a BEP 16
+            # super-seed learns from that HAVE that the piece it revealed to us arrived.
+            # (Not to every peer that has it, as libtorrent's send_redundant_have does: in a
+            # large swarm those HAVEs cost more than all the others.)
+            if index not in peer.bitfield or (peer.ban_key in contributors and not peer.is_seed):
                 peer.send(have)
         if self.picker.complete:
             self._finish()

@@ -42,17 +42,38 @@ class Uploads:
     # ------------------------------------------------------------------------ messages
     def on_interested(self, peer: PeerConnection, m) -> None:
         peer.peer_interested = True
+        self.offer_slot(peer)
+
+    def offer_slot(self, peer: PeerConnection) -> None:
+        """A free slot is not kept waiting for the next rechoke."""
         slots = self.torrent.settings.upload_slots
         if peer.am_choking and (slots == 0 or self._unchoked_interested() < slots):
-            self.unchoke(peer)  # a free slot is not kept waiting for the next rechoke
+            self.unchoke(peer)
 
     def on_not_interested(self, peer: PeerConnection, m) -> None:
         peer.peer_interested = False
+        if not peer.am_choking and not self._wants(peer):
+            self._fill_free_slot()
+
+    def _fill_free_slot(self) -> None:
+        """A peer that wants nothing more from us leaves its slot to one that does, now (libtorrent
+        does the same): a slot left to an idle peer until the next rechoke is upload lost."""
+        slots = self.torrent.settings.upload_slots
+        if slots == 0 or self._unchoked_interested() >= slots:
+            return
+        now = trio.current_time()
+        seeding = self.torrent.picker.complete
+        waiting = [p for p in self.torrent.peers.values()
+                   if p.am_choking and self._wants(p) and (seeding or not p.snubbed)]
+        if waiting:  # the best reciprocator (when seeding: the fastest taker); ties: first connected
+            self.unchoke(max(waiting, key=lambda p: (p.up if seeding else p.down).rate(now)))
 
     def on_request(self, peer: PeerConnection, m) -> None:
         settings = self.torrent.settings
         full = len(peer.upload_queue) >= settings.max_queued_requests
-        if m.index in self.torrent.have and not peer.am_choking and not full:
+        super_seeding = self.torrent.super_seeding
+        if (m.index in self.torrent.have and not peer.am_choking and not full
+                and (super_seeding is None or super_seeding.may_serve(peer, m.index, m.begin))):
             peer.refused_requests = 0
             peer.upload_queue.append((m.index, m.begin, m.length))
             peer.wake()
@@ -97,13 +118,20 @@ class Uploads:
 
     # ----------------------------------------------------------------------- choking
     def _unchoked_interested(self) -> int:
-        return sum(1 for p in self.torrent.peers.values() if not p.am_choking and p.peer_interested)
+        return sum(1 for p in self.torrent.peers.values() if not p.am_choking and self._wants(p))
+
+    def _wants(self, peer: PeerConnection) -> bool:
+        """An upload-slot candidate: interested, or lacking pieces while we super-seed."""
+        super_seeding = self.torrent.super_seeding
+        return peer.peer_interested if super_seeding is None else super_seeding.wants(peer)
 
     def unchoke(self, peer: PeerConnection) -> None:
         if self.free_rider:
             return
         peer.am_choking = False
         peer.send(wire.encode(msg.Unchoke()))
+        if self.torrent.super_seeding is not None:
+            self.torrent.super_seeding.on_unchoke(peer)  # reveals what the peer may fetch
 
     def choke(self, peer: PeerConnection) -> None:
         peer.am_choking = True
@@ -112,14 +140,19 @@ class Uploads:
                 peer.send(wire.encode(msg.Reject(index, begin, length)))
         peer.upload_queue.clear()
         peer.send(wire.encode(msg.Choke()))
+        if self.torrent.super_seeding is not None:
+            self.torrent.super_seeding.on_choke(peer)
 
     def rechoke(self, now: float) -> None:
+        if self.torrent.super_seeding is not None and self.torrent.super_seeding.active:
+            self.torrent.super_seeding.rechoke()  # slots go round by turns (engine/super_seeding.py)
+            return
         peers = self.torrent.peers
         seeding = self.torrent.picker.complete
         candidates = [
             ChokeCandidate(
                 key=peer.peer_id,
-                interested=peer.peer_interested,
+                interested=self._wants(peer),
                 rate=(peer.up if seeding else peer.down).rate(now),
                 connected_at=peer.connected_at,
                 snubbed=peer.snubbed,

@@ -76,7 +76,8 @@ def _settings(scenario: Scenario, spec: PeerSpec, netns: bool) -> dict:
     group = spec.group
     settings = dict(upload_slots=scenario.slots, rechoke_interval=scenario.rechoke_interval,
                     optimistic_every=scenario.optimistic_every,
-                    max_peers_per_torrent=scenario.max_peers, **scenario.engine)
+                    max_peers_per_torrent=scenario.max_peers,
+                    super_seed=spec.is_seed and group.super_seed, **scenario.engine)
     if not netns:  # on loopback the client's own limits are the access link
         settings.update(max_upload_rate=int(group.up), max_download_rate=int(group.down))
     return settings

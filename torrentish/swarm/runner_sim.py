@@ -150,7 +150,8 @@ async def _run(scenario: Scenario, progress: Progress | None) -> tuple[list[_Pee
         settings = Settings(upload_slots=scenario.slots, rechoke_interval=scenario.rechoke_interval,
                             optimistic_every=scenario.optimistic_every,
                             max_peers_per_torrent=scenario.max_peers,
-                            max_connections=max(200, scenario.max_peers), **scenario.engine)
+                            max_connections=max(200, scenario.max_peers),
+                            super_seed=spec.is_seed and group.super_seed, **scenario.engine)
         rng = random.Random(f"peer/{scenario.seed}/{spec.index}")
         storage = SyntheticStorage(content, complete=spec.is_seed, verify=scenario.verify,
                                    on_piece=lambda index: swarm.piece_added(peer, index))

@@ -70,6 +70,7 @@ class Group:
     linger: float = 0.0  # seconds of seeding after completion (departure = "linger")
     free_riders: int = 0  # how many of the group never upload
     client: str = "torrentish"
+    super_seed: bool = False  # seeds only: BEP 16 super-seeding (torrentish seeds)
 
 
 @dataclass
@@ -132,7 +133,7 @@ class PeerSpec:
 def default_groups() -> list[Group]:
     rate = 1024 * 1024
     return [
-        Group(name="seed", role="seed", count=1, up=rate, down=4 * rate),
+        Group(name="seed", role="seed", count=1, up=rate, down=4 * rate, super_seed=True),
         Group(name="leechers", role="leecher", count=50, up=rate, down=4 * rate),
     ]
 
@@ -190,6 +191,12 @@ def _choice(value, what: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _bool(value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ScenarioError(f"{what} must be true or false, not {value!r}")
+    return value
+
+
 def _take(table: dict, allowed: set[str], where: str) -> dict:
     if not isinstance(table, dict):
         raise ScenarioError(f"{where} must be a table")
@@ -200,10 +207,10 @@ def _take(table: dict, allowed: set[str], where: str) -> dict:
 
 
 _GROUP_KEYS = {"name", "role", "count", "up", "down", "latency", "arrival", "start", "rate",
-               "departure", "linger", "free_riders", "client"}
+               "departure", "linger", "free_riders", "client", "super_seed"}
 _TOP_KEYS = {"name", "description", "seed", "file_size", "piece_size", "strategy", "max_peers",
              "tracker_peers", "announce_interval", "time_limit", "sample_interval", "verify",
-             "choker", "sim", "engine", "group"}
+             "choker", "sim", "engine", "group", "super_seed"}
 
 
 def _group(table: dict, number: int) -> Group:
@@ -222,6 +229,9 @@ def _group(table: dict, number: int) -> Group:
     g.linger = parse_duration(t.get("linger", 0))
     g.free_riders = _int(t.get("free_riders", 0), f"{where} free_riders", 0, g.count)
     g.client = _choice(t.get("client", "torrentish"), f"{where} client", CLIENTS)
+    g.super_seed = _bool(t.get("super_seed", False), f"{where} super_seed")
+    if g.super_seed and g.role != "seed":
+        raise ScenarioError(f"{where}: super_seed is for seed groups")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", g.name):
         raise ScenarioError(f"{where} name must be 1-40 letters, digits, '_', '.' or '-'")
     return g
@@ -229,7 +239,7 @@ def _group(table: dict, number: int) -> Group:
 
 # Settings the scenario sets through its own keys, or that make no sense in a swarm experiment.
 _ENGINE_EXCLUDED = {"upload_slots", "rechoke_interval", "optimistic_every", "max_peers_per_torrent",
-                    "max_upload_rate", "max_download_rate"}
+                    "max_upload_rate", "max_download_rate", "super_seed"}  # super_seed: per seed group
 
 
 def _engine(table) -> dict:
@@ -285,6 +295,9 @@ def scenario_from_dict(data: dict) -> Scenario:
     if not isinstance(groups, list):
         raise ScenarioError("group must be an array of tables ([[group]])")
     s.groups = [_group(g, i + 1) for i, g in enumerate(groups)]
+    if _bool(t.get("super_seed", False), "super_seed"):  # top level: every seed group
+        for g in s.groups:
+            g.super_seed = g.super_seed or g.role == "seed"
     check(s)
     return s
 
@@ -330,8 +343,8 @@ def apply_overrides(s: Scenario, **flags) -> Scenario:
 
     Whole-scenario flags replace the field. Group flags apply by role: ``seeds``/``leechers`` set the
     count of the first seed/leecher group; ``up`` sets every leecher group's upload, ``seed_up``
-    every seed group's; ``down``, ``latency`` every group; ``arrival``, ``arrival_rate``,
-    ``departure``, ``linger``, ``free_riders`` every leecher group.
+    every seed group's, ``super_seed`` every seed group's flag; ``down``, ``latency`` every group;
+    ``arrival``, ``arrival_rate``, ``departure``, ``linger``, ``free_riders`` every leecher group.
     """
     s = dataclasses.replace(s, groups=[dataclasses.replace(g) for g in s.groups],
                             sim=dataclasses.replace(s.sim))
@@ -356,6 +369,8 @@ def apply_overrides(s: Scenario, **flags) -> Scenario:
                 setattr(g, attribute, flags[flag])
         if g.role == "seed" and flags.get("seed_up") is not None:
             g.up = flags["seed_up"]
+        if g.role == "seed" and flags.get("super_seed") is not None:
+            g.super_seed = flags["super_seed"]
         if g.role == "leecher":
             for flag, attribute in (("up", "up"), ("arrival", "arrival"), ("arrival_rate", "rate"),
                                     ("departure", "departure"), ("linger", "linger"),
