@@ -267,3 +267,26 @@ async def test_a_cancelled_caller_waits_for_its_job():
         release.set()
     assert finished == [True]
     worker.stop()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.permutations(range(20)), st.sampled_from([16384 * 20, 16384 * 19 + 1000]))
+def test_a_piece_hashed_as_it_arrives_in_any_order_has_the_sha1_of_its_bytes(order, size):
+    import hashlib
+    import os
+
+    data = os.urandom(size)
+    blocks = [(begin, data[begin : begin + 16384]) for begin in range(0, size, 16384)]
+    piece = PieceBuffer(3, size, len(blocks), hash_as_received=True)
+    assert len(blocks) == 20
+    for k in order:
+        begin, block = blocks[k]
+        assert piece.add(begin, memoryview(block), "p")
+    assert piece.whole and bytes(piece.data) == data
+    assert piece.digest() == hashlib.sha1(data).digest()
+
+
+def test_a_piece_not_hashed_as_it_arrives_has_no_digest_yet():
+    piece = PieceBuffer(0, 16384, 1)
+    piece.add(0, b"x" * 16384, "p")
+    assert piece.whole and piece.digest() is None  # the writer thread hashes it whole

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from torrentish.core.geometry import BLOCK_SIZE
+
 
 class SpareBuffers:
     """Buffers of whole pieces that were written, kept for the next pieces to be assembled.
@@ -39,29 +41,62 @@ class SpareBuffers:
             self._free.append(data)
 
 
+HASH_RUN = 256 * 1024  # bytes hashed at a time while a piece arrives (well inside an L2 cache)
+
+
 class PieceBuffer:
-    """One piece being assembled from blocks that may arrive in any order, from many peers."""
+    """One piece being assembled from blocks that may arrive in any order, from many peers.
 
-    __slots__ = ("index", "data", "received", "missing", "contributors", "_spares")
+    With ``hash_as_received`` the piece is hashed as its blocks arrive in order, a few at a
+    time while they are still in the CPU's cache (hashing the whole piece later, from memory,
+    costs about 1.7 times as much). Blocks that arrive out of order are taken in once the gap
+    before them is filled. ``digest()`` is the SHA-1 once every byte
+    was hashed; None sends the piece to be hashed whole.
+    """
 
-    def __init__(self, index: int, size: int, num_blocks: int, spares: SpareBuffers | None = None):
+    __slots__ = ("index", "data", "received", "missing", "contributors", "_spares", "_hasher",
+                 "_prefix", "_hashed")
+
+    def __init__(self, index: int, size: int, num_blocks: int, spares: SpareBuffers | None = None,
+                 hash_as_received: bool = False):
         self.index = index
         self._spares = spares
         self.data = spares.take(size) if spares is not None else bytearray(size)
         self.received: set[int] = set()  # begin offsets of blocks already in `data`
         self.missing = num_blocks
         self.contributors: set[object] = set()  # ban keys of peers that sent blocks
+        self._hasher = hashlib.sha1() if hash_as_received else None
+        self._prefix = 0  # bytes at the start of `data` received without a gap
+        self._hashed = 0  # bytes of that prefix hashed so far
 
     def add(self, begin: int, block: bytes | memoryview, contributor: object) -> bool:
         """Store a block (copied); returns False for a duplicate (endgame) block."""
         received = self.received
         if begin in received:
             return False
-        self.data[begin : begin + len(block)] = block
+        end = begin + len(block)
+        self.data[begin:end] = block
         received.add(begin)
         self.missing -= 1
         self.contributors.add(contributor)
+        if begin == self._prefix and self._hasher is not None:
+            size = len(self.data)
+            while end in received and end < size:  # blocks that came early
+                end += min(BLOCK_SIZE, size - end)
+            self._prefix = end
+            # In runs of HASH_RUN bytes, still in the CPU's cache: one GIL release per run,
+            # not per block (every release lets the writer thread take the GIL).
+            if end - self._hashed >= HASH_RUN or end == size:
+                with memoryview(self.data) as view:
+                    self._hasher.update(view[self._hashed : end])
+                self._hashed = end
         return True
+
+    def digest(self) -> bytes | None:
+        """The piece's SHA-1 if every byte was hashed as it arrived, else None."""
+        if self._hasher is None or self._hashed != len(self.data):
+            return None
+        return self._hasher.digest()
 
     @property
     def whole(self) -> bool:

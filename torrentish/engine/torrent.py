@@ -455,7 +455,7 @@ class Torrent:
         if buffer is None:
             buffer = self.assembly[index] = PieceBuffer(
                 index, self.geometry.piece_size(index), self.geometry.num_blocks(index),
-                self._spare_buffers,
+                self._spare_buffers, hash_as_received=self.storage.checks_sha1,
             )
         if not buffer.add(begin, block, peer.ban_key):
             self.wasted += length
@@ -519,12 +519,17 @@ class Torrent:
 
     # ------------------------------------------------------------------ verified pieces
     async def _verify(self, buffer: PieceBuffer) -> None:
-        """Hash the whole piece and, only if it matches, store it (one worker-thread hop)."""
+        """Check the piece's hash and, only if it matches, store it (one worker-thread hop)."""
         index = buffer.index
+        offset, expected = self.geometry.piece_offset(index), self.info.piece_hash(index)
+        digest = buffer.digest()  # hashed as its blocks arrived, unless they came out of order
         async with self._hash_limiter:
-            ok = await self.storage.write_verified(
-                self.geometry.piece_offset(index), buffer.data, self.info.piece_hash(index)
-            )
+            if digest is None:
+                ok = await self.storage.write_verified(offset, buffer.data, expected)
+            else:
+                ok = digest == expected
+                if ok:
+                    await self.storage.write(offset, buffer.data)
         self.verifying.discard(index)
         if ok:
             self._piece_verified(index, buffer.contributors)

@@ -17,6 +17,11 @@ from abc import ABC, abstractmethod
 class Storage(ABC):
     """A torrent's data, addressed by absolute offset in the torrent's byte stream."""
 
+    # Pieces are checked against their SHA-1, so the engine may hash them as their blocks
+    # arrive and only hand over pieces that matched (``write``). A storage that checks pieces
+    # another way (the simulator's byte comparison) says False and gets ``write_verified``.
+    checks_sha1 = True
+
     @abstractmethod
     async def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes starting at ``offset``."""
