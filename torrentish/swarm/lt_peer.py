@@ -93,8 +93,12 @@ def _run(config: dict, handle, commands: queue.Queue, go: dict) -> None:
     interval = config["sample_interval"] / 2
     while True:
         try:
-            if commands.get(timeout=POLL) is None:
+            command = commands.get(timeout=POLL)
+            if command is None:
                 return  # stdin closed: the swarm is over
+            if command.get("cmd") == "peers":  # a re-announce
+                for host, port in command["peers"]:
+                    handle.connect_peer((host, port))
         except queue.Empty:
             pass
         now = time.monotonic()

@@ -7,7 +7,8 @@ count as swarm time, then sends each one line on stdin:
 
     {"cmd": "go", "at": <time.monotonic() to arrive at>, "peers": [[host, port], ...]}
 
-and, at the end, closes stdin. The peer writes one JSON object per line on stdout: ``ready`` (with
+then, every announce interval, {"cmd": "peers", "peers": [...]} (a tracker's re-announce
+answer), and at the end closes stdin. The peer writes one JSON object per line on stdout: ``ready`` (with
 its port) once it listens with the torrent added, ``completed``, ``left`` and finally ``stats``.
 Times are ``time.monotonic()``, shared by all processes of one machine (namespaces included).
 The data is synthetic (torrentish.swarm.synthetic), so no disk is involved.
@@ -66,12 +67,14 @@ async def run_peer(config: dict) -> None:
                 nursery.cancel_scope.cancel()
                 return
 
-            async def stop_on_eof() -> None:
-                async for _ in lines:
-                    pass
+            async def follow_commands() -> None:
+                """Re-announces ({"cmd": "peers", ...}) until stdin closes, which stops us."""
+                async for line in lines:
+                    if line.get("cmd") == "peers":
+                        torrent.add_peers([tuple(p) for p in line["peers"]])
                 nursery.cancel_scope.cancel()
 
-            nursery.start_soon(stop_on_eof)
+            nursery.start_soon(follow_commands)
             nursery.start_soon(_report_progress, torrent, config["sample_interval"])
             await trio.sleep(max(0.0, command["at"] - time.monotonic()))
             _say(event="arrived", t=time.monotonic())

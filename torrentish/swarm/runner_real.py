@@ -14,6 +14,8 @@ before it (a tracker's answer); later arrivals dial it. Reference clients join t
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import queue
 import random
@@ -184,6 +186,10 @@ def _drive(scenario: Scenario, processes: list[_Process], num_pieces: int, progr
         if len(earlier) > scenario.tracker_peers:
             earlier = rng.sample(earlier, scenario.tracker_peers)
         p.send({"cmd": "go", "at": t0 + p.spec.arrival, "peers": earlier})
+    # Re-announces, as in the simulation (runner_sim._reannounce): every announce_interval after
+    # its arrival a present peer hears of a sample of the others. Without them a peer that
+    # arrived last was known only to the peers it dialed itself.
+    announce_due = {id(p): t0 + p.spec.arrival + scenario.announce_interval for p in processes}
     leechers = [p for p in processes if not p.spec.is_seed]
     series = Series()
     next_sample = t0 + scenario.sample_interval
@@ -197,6 +203,15 @@ def _drive(scenario: Scenario, processes: list[_Process], num_pieces: int, progr
             return series, time.monotonic() - t0, True
         if now >= deadline:
             return series, now - t0, False
+        for p in processes:
+            if now >= announce_due[id(p)]:
+                announce_due[id(p)] += scenario.announce_interval
+                if _present(p) and not p.exited:
+                    others = [(q.host, q.port) for q in processes if q is not p and _present(q)]
+                    if len(others) > scenario.tracker_peers:
+                        others = rng.sample(others, scenario.tracker_peers)
+                    with contextlib.suppress(OSError):  # it may be exiting right now
+                        p.send({"cmd": "peers", "peers": others})
         if now >= next_sample:
             verified, up = _sample(series, processes, now - t0, num_pieces, scenario)
             interval = scenario.sample_interval
