@@ -29,6 +29,7 @@ from torrentish.engine.pieces import PieceBuffer, SpareBuffers
 from torrentish.engine.settings import Settings
 from torrentish.engine.super_seeding import SuperSeeding
 from torrentish.engine.uploads import Uploads
+from torrentish.engine.verification import verify_piece
 from torrentish.engine.status import progress_event
 from torrentish.errors import ProtocolError
 from torrentish.metainfo import Info
@@ -97,8 +98,8 @@ class Torrent:
         # with (bitfield, HAVE ALL) must be the whole truth, and HAVEs for pieces the check
         # finds are never sent.
         self._serving = False
-        self._dirty = False
-        self._hash_limiter = trio.CapacityLimiter(2)
+        self.resume_dirty = False
+        self.hash_limiter = trio.CapacityLimiter(2)
         # BEP 10: our local message ids are 1, 2, ... in registration order.
         self.extensions: dict[int, Extension] = {i + 1: e for i, e in enumerate(extensions)}
         # BEP 5: set by a DHT service while it runs. We send `dht_port` in a PORT message to peers
@@ -137,17 +138,17 @@ class Torrent:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                for index in await find_verified_pieces(self, self._hash_limiter):
+                for index in await find_verified_pieces(self, self.hash_limiter):
                     self.have.add(index)
                     self.picker.piece_verified(index)
                     self.done_bytes += self.geometry.piece_size(index)
-                self._dirty = True  # record what hashing found, so the next start trusts it
+                self.resume_dirty = True  # record what hashing found, so the next start trusts it
                 self._apply_file_selection()
                 self._set_state("seeding" if self.have.complete() else "downloading")
                 if self.settings.super_seed and self.have.complete():
                     self.super_seeding = SuperSeeding(self)
                 if self.picker.complete:
-                    self._finish()
+                    self.finish()
                 self._serving = True
                 nursery.start_soon(self._tick_loop)
                 nursery.start_soon(self.uploads.run)
@@ -175,7 +176,7 @@ class Torrent:
             if index not in wanted_pieces:
                 self.picker.set_priority(index, 0)
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         if self.completed.is_set():
             return
         now = trio.current_time()
@@ -188,7 +189,7 @@ class Torrent:
                 peer.send(wire.encode(msg.NotInterested()))
             if self.have.complete() and peer.is_seed:
                 peer.close("both are seeds")
-        self._dirty = True
+        self.resume_dirty = True
 
     # ------------------------------------------------------------------------------- peers
     def add_peers(self, addresses) -> None:
@@ -268,7 +269,7 @@ class Torrent:
                 self.super_seeding.on_closed(peer)
             for extension in self.extensions.values():
                 extension.on_peer_closed(self, peer)
-            self._refill_all()
+            self.refill_all()
             if known is not None:
                 known.connected = False
                 if self.have.complete() and peer.is_seed:
@@ -464,7 +465,7 @@ class Torrent:
             del self.assembly[index]
             self.verifying.add(index)
             assert self._nursery is not None
-            self._nursery.start_soon(self._verify, buffer)
+            self._nursery.start_soon(verify_piece, self, buffer)
 
     # --------------------------------------------------------------------- requests out
     def fill_requests(self, peer: PeerConnection) -> None:
@@ -515,78 +516,13 @@ class Torrent:
             peer.snubbed = True
             for index, begin in list(peer.outstanding):
                 self._abandon(peer, index, begin)
-            self._refill_all()
+            self.refill_all()
 
     # ------------------------------------------------------------------ verified pieces
-    async def _verify(self, buffer: PieceBuffer) -> None:
-        """Check the piece's hash and, only if it matches, store it (one worker-thread hop)."""
-        index = buffer.index
-        offset, expected = self.geometry.piece_offset(index), self.info.piece_hash(index)
-        digest = buffer.digest()  # hashed as its blocks arrived, unless they came out of order
-        async with self._hash_limiter:
-            if digest is None:
-                ok = await self.storage.write_verified(offset, buffer.data, expected)
-            else:
-                ok = digest == expected
-                if ok:
-                    await self.storage.write(offset, buffer.data)
-        self.verifying.discard(index)
-        if ok:
-            self._piece_verified(index, buffer.contributors)
-        else:
-            self._piece_failed(buffer)
-        buffer.recycle()
-
-    def _piece_verified(self, index: int, contributors: set[object]) -> None:
-        self.have.add(index)
-        self.done_bytes += self.geometry.piece_size(index)
-        self.picker.piece_verified(index)
-        self.verified_bytes += self.geometry.piece_size(index)
-        self._dirty = True
-        self.events.publish(ev.PieceVerified(trio.current_time(), index))
-        have = wire.encode(msg.Have(index))
-        for peer in list(self.peers.values()):
-            # To the peers that lack it, and to those that sent us its blocks: a BEP 16
-            # super-seed learns from that HAVE that the piece it revealed to us arrived.
-            # (Not to every peer that has it, as libtorrent's send_redundant_have does: in a
-            # large swarm those HAVEs cost more than all the others.)
-            if index not in peer.bitfield or (peer.ban_key in contributors and not peer.is_seed):
-                peer.send(have)
-        if self.picker.complete:
-            self._finish()
-        self._refill_all()
-
-    def _refill_all(self) -> None:
+    def refill_all(self) -> None:
         """A piece closed or requests came free: peers that were idle may have work again."""
         for peer in list(self.peers.values()):
             self.fill_requests(peer)
-
-    def _piece_failed(self, buffer: PieceBuffer) -> None:
-        self.picker.piece_failed(buffer.index)
-        self.wasted += len(buffer.data)
-        addresses = []
-        # A piece with blocks from a peer banned already failed because of that peer: it does
-        # not count against the honest peers that completed it.
-        culprits = buffer.contributors & self.banned or buffer.contributors
-        for key in culprits:
-            strikes = self.strikes[key] = self.strikes.get(key, 0) + 1
-            newly_banned = strikes >= self.settings.ban_after_failures and key not in self.banned
-            if newly_banned:
-                self.banned.add(key)  # also when it has left: it is refused if it comes back
-            for peer in list(self.peers.values()):
-                if peer.ban_key == key:
-                    addresses.append(peer.address)
-                    if newly_banned:
-                        peer.close(f"banned: sent data that failed the hash check {strikes} times")
-                        self.events.publish(ev.PeerBanned(trio.current_time(), peer.address, "corrupt data"))
-                        self.connector.retire(peer.address)
-        self.events.publish(ev.PieceFailed(trio.current_time(), buffer.index, tuple(addresses)))
-        # Pieces still being assembled with a banned peer's blocks cannot pass: start them over.
-        for index, open_buffer in list(self.assembly.items()):
-            if open_buffer.contributors & self.banned:
-                del self.assembly[index]
-                self.picker.piece_failed(index)
-        self._refill_all()
 
     def download_delay(self, n: int, now: float) -> float:
         return max(self.down_bucket.delay(n, now), self.client.down_bucket.delay(n, now))
@@ -620,9 +556,9 @@ class Torrent:
             await self._save_resume()
 
     async def _save_resume(self) -> None:
-        if not self._dirty:
+        if not self.resume_dirty:
             return
-        self._dirty = False
+        self.resume_dirty = False
         await self.storage.sync()
         await self.storage.save_completed(set(self.have))
 
