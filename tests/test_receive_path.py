@@ -290,3 +290,18 @@ def test_a_piece_not_hashed_as_it_arrives_has_no_digest_yet():
     piece = PieceBuffer(0, 16384, 1)
     piece.add(0, b"x" * 16384, "p")
     assert piece.whole and piece.digest() is None  # the writer thread hashes it whole
+
+
+def test_the_buffer_stays_bounded_by_one_message_and_one_read_whatever_the_peer_sends():
+    from torrentish.wire.codec import MAX_EXTENDED
+    from torrentish.wire.messages import Extended
+
+    c = connected()
+    huge = encode(Extended(1, b"x" * (MAX_EXTENDED - 2)))  # the largest message accepted
+    stream = (huge + encode(Have(3)) * 1000) * 3
+    biggest = 0
+    while stream:
+        stream = stream[feed(c, stream, RECEIVE_SIZE):]
+        biggest = max(biggest, len(c._buf))
+        c.events()
+    assert biggest <= MAX_EXTENDED + 4 + RECEIVE_SIZE + FIRST_OFFER

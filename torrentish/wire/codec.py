@@ -223,9 +223,10 @@ class PeerCodec:
         self._end += n
 
     def _make_room(self, n: int) -> None:
-        """Room for ``n`` more bytes after ``_end``: the unparsed bytes are moved to the front
-        when the tail is too short, into a new buffer with room for two such reads when the
-        buffer is (so a fast connection moves its leftovers about once per two reads)."""
+        """Room for ``n`` more bytes after ``_end``: the unparsed bytes (a partial message, at
+        most one message long) are moved to the front when the tail is too short, into a new
+        buffer when the buffer is. A connection's buffer is so bounded by the largest message
+        plus one read plus a little, whatever the peer sends."""
         buf, pos, end = self._buf, self._pos, self._end
         writable = type(buf) is bytearray
         if writable and len(buf) - end >= n:
@@ -234,7 +235,7 @@ class PeerCodec:
         # A copy, not a memmove: source and destination may overlap.
         leftover = bytes(memoryview(buf)[pos:end]) if pending else b""
         if not writable or pending + n > len(buf):
-            buf = self._buf = bytearray(pending + 2 * n)
+            buf = self._buf = bytearray(pending + n + FIRST_OFFER)
         buf[:pending] = leftover
         self._pos, self._end = 0, pending
 
