@@ -38,3 +38,18 @@ async def test_a_download_limit_is_kept_in_small_steps(tmp_path, clock):
     ]
     assert samples[-1][1] > 2 * MiB, "the download did not get going"
     assert max(steps) <= bound, (max(steps) / MiB, bound / MiB)
+
+
+async def test_limits_can_be_changed_while_running(tmp_path):
+    sample = make_sample(tmp_path, size=1 * MiB)
+    async with open_client(host=LOCALHOST) as client:
+        torrent = await client.add_torrent(sample.info, sample.empty_storage())
+        assert torrent.read_size(1 << 20) == 1 << 20  # unlimited: whole reads
+        torrent.set_rate_limits(down=2 * MiB)
+        assert torrent.read_size(1 << 20) == int(0.2 * MiB)
+        client.set_rate_limits(up=3 * MiB, down=1 * MiB)  # the client-wide limit sets the pace
+        assert torrent.read_size(1 << 20) == int(0.1 * MiB)
+        assert (client.up_bucket.rate, torrent.up_bucket.rate) == (3 * MiB, 0)
+        torrent.set_rate_limits(down=0)
+        client.set_rate_limits(down=0)
+        assert torrent.read_size(1 << 20) == 1 << 20

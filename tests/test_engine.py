@@ -200,7 +200,7 @@ async def test_global_and_per_torrent_download_limits(tmp_path):
     limit, per_torrent = 6 * MiB, 2 * MiB
     async with open_client(host=LOCALHOST, settings=Settings(max_download_rate=limit)) as client:
         capped = await client.add_torrent(a.info, a.empty_storage())
-        capped.down_bucket.set_rate(per_torrent, trio.current_time())
+        capped.set_rate_limits(down=per_torrent)
         free = await client.add_torrent(b.info, b.empty_storage())
         async with open_client(host=LOCALHOST) as seed:  # it dials the client
             await seed.add_torrent(a.info, a.seed_storage(), upload_only=True, peers=[(LOCALHOST, client.port)])
@@ -216,7 +216,7 @@ async def test_upload_limit(tmp_path):
     limit = 3 * MiB
     async with clients(2) as (seed, leecher):
         await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
-        seed.torrents[sample.info_hash].up_bucket.set_rate(limit, trio.current_time())
+        seed.torrents[sample.info_hash].set_rate_limits(up=limit)
         torrent = await leecher.add_torrent(sample.info, sample.empty_storage(), peers=[(LOCALHOST, seed.port)])
         (rate,) = await download_slope([torrent], 0.6, 2.0)
         assert not torrent.completed.is_set()

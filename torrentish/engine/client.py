@@ -50,6 +50,14 @@ class Client:
         self.up_bucket = TokenBucket(settings.max_upload_rate, burst=256 * 1024)
         self.down_bucket = TokenBucket(settings.max_download_rate, burst=256 * 1024)
 
+    def set_rate_limits(self, *, up: float | None = None, down: float | None = None) -> None:
+        """Limits in bytes/s shared by all torrents (0: none; None: unchanged), from now on."""
+        now = trio.current_time()
+        if up is not None:
+            self.up_bucket.set_rate(up, now)
+        if down is not None:
+            self.down_bucket.set_rate(down, now)
+
     async def add_torrent(
         self,
         info: Info,

@@ -524,6 +524,15 @@ class Torrent:
         for peer in list(self.peers.values()):
             self.fill_requests(peer)
 
+    def set_rate_limits(self, *, up: float | None = None, down: float | None = None) -> None:
+        """This torrent's own limits in bytes/s (0: none; None: unchanged). The client's
+        limits (Client.set_rate_limits, Settings) apply on top."""
+        now = trio.current_time()
+        if up is not None:
+            self.up_bucket.set_rate(up, now)
+        if down is not None:
+            self.down_bucket.set_rate(down, now)
+
     def download_delay(self, n: int, now: float) -> float:
         return max(self.down_bucket.delay(n, now), self.client.down_bucket.delay(n, now))
 
