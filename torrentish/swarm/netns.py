@@ -20,7 +20,12 @@ import os
 import re
 import shutil
 import subprocess
+from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
+
+# The ARP table's limits (global to all namespaces, set from the init namespace).
+_NEIGH = Path("/proc/sys/net/ipv4/neigh/default")
 
 
 def available() -> str | None:
@@ -57,6 +62,7 @@ class NetnsLab:
         self.subnet_octet = 64 + int(self.run_id, 16) % 128  # 10.64.0.0/16 ... 10.191.0.0/16
         self.nodes: list[Node] = []
         self._bridge_up = False
+        self._neighbour_limits: tuple[list[str], list[str]] | None = None  # (original, ours)
         self.latency_emulated: bool | None = None  # None: no latency asked for yet
 
     def __enter__(self) -> NetnsLab:
@@ -76,6 +82,7 @@ class NetnsLab:
         _run("ip", "netns", "add", namespace)
         node = Node(namespace, address, outside)
         self.nodes.append(node)
+        self._make_room_for_neighbours(len(self.nodes) ** 2 + 256)
         _run("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
         _run("ip", "link", "set", inside, "netns", namespace)
         _run("ip", "link", "set", outside, "master", self.bridge)
@@ -106,6 +113,21 @@ class NetnsLab:
     def exec_prefix(self, node: Node) -> list[str]:
         return ["ip", "netns", "exec", node.namespace]
 
+    def _make_room_for_neighbours(self, entries: int) -> None:
+        """Linux keeps one ARP table for all namespaces, capped by the init namespace's
+        gc_thresh3 (1024 by default): with every peer talking to every other, 51 namespaces
+        need 2,550 entries, and past the cap the namespaces set up last cannot resolve anyone
+        ("neighbor table overflow"): their connections all time out. Raised for the lab's run,
+        put back by close() unless someone changed them since."""
+        current = [_NEIGH.joinpath(f"gc_thresh{i}").read_text().strip() for i in (1, 2, 3)]
+        if int(current[2]) >= entries:
+            return
+        ours = [current[0], str(entries), str(entries)]  # soft and hard limits
+        for i, value in zip((2, 3), ours[1:]):
+            _NEIGH.joinpath(f"gc_thresh{i}").write_text(value)
+        original = self._neighbour_limits[0] if self._neighbour_limits else current
+        self._neighbour_limits = (original, ours)
+
     def close(self) -> None:
         """Remove every namespace (their veths go with them) and the bridge; never raises."""
         for node in self.nodes:
@@ -117,6 +139,13 @@ class NetnsLab:
         if self._bridge_up:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
             self._bridge_up = False
+        if self._neighbour_limits is not None:
+            original, ours = self._neighbour_limits
+            self._neighbour_limits = None
+            with suppress(OSError):
+                if [_NEIGH.joinpath(f"gc_thresh{i}").read_text().strip() for i in (1, 2, 3)] == ours:
+                    for i, value in zip((1, 2, 3), original):
+                        _NEIGH.joinpath(f"gc_thresh{i}").write_text(value)
 
 
 def _has_netem(device: str) -> bool:
