@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["TokenBucket", "RateMeter"]
+__all__ = ["TokenBucket", "RateMeter", "set_limits"]
 
 MIN_BURST = 64 * 1024
 
@@ -115,3 +115,12 @@ class RateMeter:
             self._head = slot
         # A clock that steps back counts into the newest slice.
         return self._head
+
+
+def set_limits(up: TokenBucket, down: TokenBucket, up_rate: float | None, down_rate: float | None,
+               now: float) -> None:
+    """Set a pair of upload/download limits (bytes/s, 0: none; None leaves one as it is)."""
+    if up_rate is not None:
+        up.set_rate(up_rate, now)
+    if down_rate is not None:
+        down.set_rate(down_rate, now)

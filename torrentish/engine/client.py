@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from torrentish import __version__
-from torrentish.core.rates import TokenBucket
+from torrentish.core.rates import TokenBucket, set_limits
 from torrentish.engine.events import EventBus
 from torrentish.engine.handshake import HandshakeError, answer_handshake, incoming_handshake
 from torrentish.engine.settings import Settings
@@ -52,11 +52,7 @@ class Client:
 
     def set_rate_limits(self, *, up: float | None = None, down: float | None = None) -> None:
         """Limits in bytes/s shared by all torrents (0: none; None: unchanged), from now on."""
-        now = trio.current_time()
-        if up is not None:
-            self.up_bucket.set_rate(up, now)
-        if down is not None:
-            self.down_bucket.set_rate(down, now)
+        set_limits(self.up_bucket, self.down_bucket, up, down, trio.current_time())
 
     async def add_torrent(
         self,

@@ -145,10 +145,8 @@ class PieceReadCache:
     def get_now(self, index: int) -> bytes | None:
         """The piece if it is cached (marked as just used) or can be read without waiting (the
         page cache), else None; never waits."""
-        data = self._pieces.get(index)
-        if data is not None:
-            self._pieces.move_to_end(index)
-        elif index not in self._loading:
+        data = self._cached(index)
+        if data is None and index not in self._loading:
             spare = self._spares.pop() if self._spares else None
             data = self._read_piece_now(index, spare)
             if data is not None:
@@ -159,9 +157,8 @@ class PieceReadCache:
 
     async def get(self, index: int) -> bytes:
         while True:
-            data = self._pieces.get(index)
+            data = self._cached(index)
             if data is not None:
-                self._pieces.move_to_end(index)
                 return data
             loading = self._loading.get(index)
             if loading is None:
@@ -175,6 +172,12 @@ class PieceReadCache:
         finally:
             del self._loading[index]
             done.set()
+
+    def _cached(self, index: int) -> bytes | None:
+        data = self._pieces.get(index)
+        if data is not None:
+            self._pieces.move_to_end(index)  # just used
+        return data
 
     def _insert(self, index: int, data: bytes) -> None:
         self._pieces[index] = data

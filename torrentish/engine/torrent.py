@@ -19,7 +19,7 @@ import trio
 
 from torrentish.core.bitfield import Bitfield
 from torrentish.core.picker import Block, PiecePicker
-from torrentish.core.rates import RateMeter, TokenBucket
+from torrentish.core.rates import RateMeter, TokenBucket, set_limits
 from torrentish.engine import events as ev
 from torrentish.engine.checking import find_verified_pieces
 from torrentish.engine.connector import Connector, KnownPeer
@@ -338,12 +338,7 @@ class Torrent:
             pass
         return address[0]
 
-    # ------------------------------------------------------------------------ messages in
-    def on_message(self, peer: PeerConnection, m) -> None:
-        handler = self.handlers.get(type(m))
-        if handler is not None:
-            handler(peer, m)
-
+    # --------------------------------------- messages in (dispatched by PeerConnection._handle)
     def _on_choke(self, peer, m) -> None:
         peer.peer_choking = True
         if not peer.codec.fast:  # with Fast, the peer rejects each request explicitly
@@ -527,11 +522,7 @@ class Torrent:
     def set_rate_limits(self, *, up: float | None = None, down: float | None = None) -> None:
         """This torrent's own limits in bytes/s (0: none; None: unchanged). The client's
         limits (Client.set_rate_limits, Settings) apply on top."""
-        now = trio.current_time()
-        if up is not None:
-            self.up_bucket.set_rate(up, now)
-        if down is not None:
-            self.down_bucket.set_rate(down, now)
+        set_limits(self.up_bucket, self.down_bucket, up, down, trio.current_time())
 
     def download_delay(self, n: int, now: float) -> float:
         return max(self.down_bucket.delay(n, now), self.client.down_bucket.delay(n, now))
