@@ -109,8 +109,11 @@ def test_ties_are_broken_by_the_rng_reproducibly():
 
 
 def test_random_first_then_rarest():
-    firsts = {order(make("9" * 9 + "1", seed=s, random_first=2))[0] for s in range(30)}
+    leecher = bits(11, range(10))  # not a seed: lacks piece 10, which nobody has
+    firsts = {order(make("9" * 9 + "10", seed=s, random_first=2), leecher)[0] for s in range(30)}
     assert len(firsts) > 3  # rarity ignored while nothing is complete
+    # ... but not when picking from a seed: its rarest pieces are the ones new to the swarm.
+    assert {order(make("9" * 9 + "10", seed=s, random_first=2))[0] for s in range(10)} == {10}
     assert {order(make("9" * 9 + "1", seed=s))[0] for s in range(10)} == {9}
     picker = make("9" * 9 + "1", have="**", random_first=2)
     assert order(picker)[0] == 9
@@ -129,14 +132,38 @@ def test_random_strategy_ignores_rarity_but_not_priority():
 
 # ------------------------------------------------------------------------ partial pieces
 def test_partial_pieces_are_finished_first():
-    picker = make("2221", blocks=4)
+    picker = make("2222", blocks=4)
     a = picker.pick("a", bits(4, [0, 1, 2]), 2)
     piece = a[0].index
     assert [b.begin for b in a] == [0, BLOCK_SIZE] and piece != 3
     b = picker.pick("b", Bitfield.full(4), 3)
-    assert b[:2] == [blk(piece, 2), blk(piece, 3)]
-    assert b[2].index == 3  # then the rarest
+    assert b[:2] == [blk(piece, 2), blk(piece, 3)]  # as rare as any new piece: finished first
+    assert b[2].index != piece
     assert picker.open_pieces == 2
+
+
+def test_a_rarer_new_piece_goes_before_a_partial_one():
+    # Piece 3 only the seed has: the seed is asked for it before it is asked to finish the
+    # partial piece a leecher also offers (so a slow seed's upload goes to new pieces).
+    picker = make("2221", blocks=4)
+    a = picker.pick("a", bits(4, [0, 1, 2]), 2)
+    piece = a[0].index
+    b = picker.pick("b", Bitfield.full(4), 6)
+    assert b[:4] == [blk(3, n) for n in range(4)]
+    assert b[4:] == [blk(piece, 2), blk(piece, 3)]  # then the partial one, before other new ones
+    assert picker.open_pieces == 2
+    # With no room for another open piece the partial one is all there is.
+    picker = make("2221", blocks=4)
+    picker.max_open = 1
+    a = picker.pick("a", bits(4, [0, 1, 2]), 2)
+    assert picker.pick("b", Bitfield.full(4), 6) == [blk(a[0].index, 2), blk(a[0].index, 3)]
+
+
+def test_random_strategy_finishes_partial_pieces_first_whatever_their_rarity():
+    picker = make("2221", blocks=4, strategy="random", seed=1)
+    a = picker.pick("a", bits(4, [0, 1, 2]), 2)
+    b = picker.pick("b", Bitfield.full(4), 2)
+    assert b == [blk(a[0].index, 2), blk(a[0].index, 3)]
 
 
 def test_open_pieces_are_bounded():

@@ -34,6 +34,7 @@ insertion-ordered dict used as an ordered set.
 
 from __future__ import annotations
 
+import itertools
 import random
 from bisect import bisect_left, insort
 from collections.abc import Collection, Hashable, Iterator, Sequence
@@ -262,23 +263,41 @@ class PiecePicker:
         out: list[Block] = []
         if count <= 0 or not self.wanted_remaining:
             return out
+        walk: Iterator[int] = (self._candidates(peer_bits, allowed)
+                               if self._bucketed and self._open_wanted < self.max_open
+                               else iter(()))
+        # Under "rarest" an open piece goes first only if it is at least as rare as the best new
+        # piece this peer offers (partials win ties): a seed is asked for pieces nobody else has,
+        # not to complete pieces its leechers already trade (docs/picker.md, "Picking").
+        limit = None
+        if self._rarest and allowed is None and not self._random_phase(peer_bits):
+            first = next(walk, None)
+            if first is not None:
+                limit = self._key_of[first]
+                walk = itertools.chain((first,), walk)
         # 1. Finish what is open, oldest first.
+        deferred = []
         for _, index in list(self._open_free):
             if index in peer_bits and (allowed is None or index in allowed):
+                if limit is not None and self._key(index) > limit:
+                    deferred.append(index)
+                    continue
                 self._take_free(peer, self._open[index], count - len(out), out)
                 if len(out) >= count:
                     return out
-        # 2. Open new pieces, as many as the blocks still wanted need.
-        room = self.max_open - self._open_wanted
-        if room > 0 and self._bucketed:
-            needed, chosen = count - len(out), []
-            for index in self._candidates(peer_bits, allowed):
-                chosen.append(index)
-                needed -= self.geometry.num_blocks(index)
-                if needed <= 0 or len(chosen) >= room:
-                    break
-            for index in chosen:  # collected first: opening changes the buckets being walked
-                self._take_free(peer, self._open_piece(index), count - len(out), out)
+        if not deferred:
+            # 2. Open new pieces, as many as the blocks still wanted need.
+            self._open_new(peer, walk, count, out)
+        else:
+            # 2'. New pieces rarer than the deferred open ones, then those, then other new ones.
+            bound = min(self._key(index) for index in deferred)
+            self._open_new(peer, walk, count, out, bound)
+            for index in deferred:
+                if len(out) >= count:
+                    return out
+                self._take_free(peer, self._open[index], count - len(out), out)
+            if len(out) < count and self._bucketed:
+                self._open_new(peer, self._candidates(peer_bits, allowed), count, out)
         # 3. Endgame: ask this peer too for blocks others are already fetching.
         if len(out) < count and self.endgame:
             self._take_duplicates(peer, peer_bits, allowed, count - len(out), out)
@@ -350,7 +369,7 @@ class PiecePicker:
             found = [i for i in allowed if type(i) is int and 0 <= i < n
                      and key_of[i] is not None and i in bits]
             yield from sorted(found, key=lambda i: (key_of[i], i))
-        elif self._rarest and self._have_count < self.random_first:
+        elif self._random_phase(bits):
             # Random first: any piece will do to have something to trade soon.
             n = len(key_of)
             start = self._rng.randrange(n)
@@ -364,6 +383,30 @@ class PiecePicker:
                 for i in self._buckets[key]:
                     if full or i in bits:
                         yield i
+
+    def _open_new(self, peer: Hashable, candidates: Iterator[int], count: int, out: list[Block],
+                  below: tuple[int, int] | None = None) -> None:
+        """Open candidate pieces (best first; with ``below``, only keys less than it) and request
+        their blocks until ``out`` holds ``count`` blocks or ``max_open`` pieces are open."""
+        room = self.max_open - self._open_wanted
+        needed, chosen = count - len(out), []
+        if room <= 0 or needed <= 0:
+            return
+        key_of, num_blocks = self._key_of, self.geometry.num_blocks
+        for index in candidates:
+            if below is not None and key_of[index] >= below:  # type: ignore[operator]
+                break
+            chosen.append(index)
+            needed -= num_blocks(index)
+            if needed <= 0 or len(chosen) >= room:
+                break
+        for index in chosen:  # collected first: opening changes the buckets being walked
+            self._take_free(peer, self._open_piece(index), count - len(out), out)
+
+    def _random_phase(self, bits: Bitfield) -> bool:
+        """Pick at random (rarest strategy, fewer than random_first pieces verified) - but not
+        from a seed: its rarest pieces are new to the swarm and as quick to get as any."""
+        return self._rarest and self._have_count < self.random_first and not bits.complete()
 
     def _take_free(self, peer: Hashable, part: _OpenPiece, n: int, out: list[Block]) -> None:
         """Request up to ``n`` FREE blocks of ``part`` from ``peer``, lowest offset first."""
