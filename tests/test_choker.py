@@ -26,11 +26,36 @@ def test_slots_go_to_the_fastest_plus_one_optimistic():
     assert choker.optimistic in unchoked - {"p1", "p3", "p4"}
 
 
-def test_seeding_ranks_by_the_rate_given_and_ignores_snubbing():
-    choker = Choker(slots=3, rng=random.Random(1))
-    peers = [peer("a", 5, snubbed=True), peer("b", 9, snubbed=True), peer("c", 1), peer("d", 0)]
-    unchoked = choker.rechoke(peers, now=0.0, seeding=True)
-    assert {"a", "b"} <= unchoked and len(unchoked) == 3
+def test_seeding_keeps_its_fastest_takers_and_ignores_snubbing():
+    choker = Choker(slots=3, rng=random.Random(1), seed_quota=10**9)
+    peers = [ChokeCandidate("a", True, 5, -100.0, snubbed=True, unchoked=True, unchoked_at=-50.0),
+             ChokeCandidate("b", True, 9, -100.0, snubbed=True, unchoked=True, unchoked_at=-50.0),
+             ChokeCandidate("c", True, 1, -100.0, unchoked=True, unchoked_at=-50.0),
+             # choked just now: what is still arriving from before does not rank it
+             ChokeCandidate("d", True, 50, -100.0, unchoked=False, unchoked_at=-60.0)]
+    choker.rechoke(peers, now=0.0, seeding=True)
+    assert choker._by_rate == {"a", "b"}
+
+
+def test_seeding_goes_round_robin_once_a_quota_is_used():
+    def candidates(now):
+        return [ChokeCandidate("fast", True, 900, -500.0, unchoked=True, unchoked_at=now - 61,
+                               sent_since_unchoke=2000),
+                ChokeCandidate("slow", True, 100, -500.0, unchoked=True, unchoked_at=now - 61,
+                               sent_since_unchoke=500),
+                ChokeCandidate("waited-long", True, 0, -500.0, unchoked_at=-400.0),
+                ChokeCandidate("waited-less", True, 0, -500.0, unchoked_at=-100.0),
+                ChokeCandidate("never", True, 0, -500.0)]
+    choker = Choker(slots=4, rng=random.Random(2), seed_quota=1000)
+    choker.rechoke(candidates(0.0), now=0.0, seeding=True)
+    # "fast" has had its quota; "slow" has not; of the waiting ones, the never-served goes first.
+    assert choker._by_rate == {"slow", "never", "waited-long"}
+    # Not before a minute has passed, whatever was sent.
+    quick = [ChokeCandidate("fast", True, 900, -500.0, unchoked=True, unchoked_at=-30.0,
+                            sent_since_unchoke=10**6)] + candidates(0.0)[2:]
+    choker = Choker(slots=2, rng=random.Random(2), seed_quota=1000)
+    choker.rechoke(quick, now=0.0, seeding=True)
+    assert choker._by_rate == {"fast"}
 
 
 def test_snubbed_peers_are_never_unchoked_for_their_rate():

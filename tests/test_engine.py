@@ -298,6 +298,27 @@ async def test_one_upload_slot_unchokes_one_peer_per_round(sample, clock):
             assert one.of(msg.Choke) or two.of(msg.Choke)
 
 
+async def test_a_peer_interested_again_while_unchoked_does_not_take_an_extra_slot(sample, clock):
+    """BEP 3: when an unchoked peer becomes interested and that makes more downloaders than
+    slots, the worst one is choked (here both have taken nothing, so either may be)."""
+    settings = Settings(upload_slots=1, rechoke_interval=1000.0, optimistic_every=1)
+    async with clients(1, settings=settings) as (seed,):
+        torrent = await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
+        async with open_fake_peer(seed.port, sample) as one, open_fake_peer(seed.port, sample) as two:
+            await one.send(msg.Interested())
+            await one.wait_for(msg.Unchoke)
+            await two.send(msg.Interested())
+            await trio.sleep(1)
+            assert not two.of(msg.Unchoke)
+            await one.send(msg.NotInterested())  # the slot goes to the peer waiting for it
+            await two.wait_for(msg.Unchoke)
+            await one.send(msg.Interested())  # still unchoked: one slot, two downloaders
+            await trio.sleep(1)
+            assert one.of(msg.Choke) or two.of(msg.Choke)
+            busy = [p for p in torrent.peers.values() if not p.am_choking and p.peer_interested]
+            assert len(busy) == 1
+
+
 # ----------------------------------------------------------------------- have / interested
 
 

@@ -2,9 +2,15 @@
 
 Every ``interval`` seconds the engine calls ``rechoke``. We unchoke:
 
-* Regular slots (``slots - 1``): the interested peers that upload to us fastest (when seeding: that
-  take from us fastest). Snubbed peers are never chosen by rate while we are leeching. Ties prefer
-  the peers already unchoked (no fibrillation among equals), then the injected rng.
+* Regular slots (``slots - 1``) while leeching: the interested peers that upload to us fastest.
+  Snubbed peers are never chosen by rate. Ties prefer the peers already unchoked (no fibrillation
+  among equals), then the injected rng.
+* Regular slots while seeding, round robin (libtorrent's default seed choker): a peer keeps its slot
+  while we upload to it fastest, until it has had its quota (``seed_quota`` bytes and at least
+  ``QUOTA_SECONDS``); then, and for every choked peer, the one that has waited longest since we
+  last unchoked it goes first (never unchoked: first of all). Ranking seeds purely by rate would
+  keep serving the same fast takers; at the end of a flash crowd the last leechers then wait for
+  optimistic unchokes while finished peers sit idle.
 * BEP 3's subtlety: "peers which have a better upload rate but aren't interested get unchoked".
   Uninterested peers that rank above the slowest regular pick, with a rate above zero, are unchoked
   too without taking a slot: they reciprocate already, and when they become interested they can
@@ -23,14 +29,16 @@ interested, does not hurry the rotation.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["ChokeCandidate", "Choker", "NEW_PEER_WEIGHT", "NEW_PEER_INTERVALS"]
+__all__ = ["ChokeCandidate", "Choker", "NEW_PEER_WEIGHT", "NEW_PEER_INTERVALS", "QUOTA_SECONDS"]
 
 NEW_PEER_WEIGHT = 3  # how much likelier a new peer is to be the optimistic unchoke
 NEW_PEER_INTERVALS = 3  # "new" = connected within this many rechoke intervals
+QUOTA_SECONDS = 60.0  # a seed's unchoke lasts at least this long (libtorrent: one minute)
 
 
 @dataclass
@@ -40,16 +48,21 @@ class ChokeCandidate:
     rate: float  # bytes/s: download-from when leeching, upload-to when seeding
     connected_at: float
     snubbed: bool = False  # it has sent us nothing for a while although we asked
+    unchoked: bool = False  # we are not choking it now
+    unchoked_at: float | None = None  # when we last unchoked it; None: never
+    sent_since_unchoke: int = 0  # payload bytes we sent it since then
 
 
 class Choker:
     """Remembers the last choice (ties, rotation) between calls to ``rechoke``."""
 
     def __init__(self, slots: int = 4, interval: float = 10.0, optimistic_every: int = 3, *,
-                 rng: random.Random) -> None:
-        if slots < 0 or interval <= 0 or optimistic_every < 1:
-            raise ValueError("slots >= 0, interval > 0 and optimistic_every >= 1 are required")
+                 rng: random.Random, seed_quota: int = 0) -> None:
+        if slots < 0 or interval <= 0 or optimistic_every < 1 or seed_quota < 0:
+            raise ValueError("slots >= 0, interval > 0, optimistic_every >= 1 and seed_quota >= 0"
+                             " are required")
         self.slots = slots
+        self.seed_quota = seed_quota
         self.interval = interval
         self.optimistic_every = optimistic_every
         self._rng = rng
@@ -66,7 +79,7 @@ class Choker:
             self.optimistic = None
             return set(self._by_rate)
 
-        regular, extra = self._by_rate_picks(peers, seeding)
+        regular, extra = self._by_rate_picks(peers, now, seeding)
         self._by_rate = regular | extra
         current = {c.key: c for c in peers}.get(self.optimistic)
         rotate = (
@@ -83,13 +96,16 @@ class Choker:
             unchoked.add(self.optimistic)
         return unchoked
 
-    def _by_rate_picks(self, peers: list[ChokeCandidate],
+    def _by_rate_picks(self, peers: list[ChokeCandidate], now: float,
                        seeding: bool) -> tuple[set[Hashable], set[Hashable]]:
         """(interested peers for the regular slots, faster uninterested peers)."""
         # Snubbing means "sends us nothing": it only matters while we download.
         eligible = [c for c in peers if seeding or not c.snubbed]
         ties = {id(c): self._rng.random() for c in eligible}
-        eligible.sort(key=lambda c: (-c.rate, c.key not in self._by_rate, ties[id(c)]))
+        if seeding:
+            eligible.sort(key=lambda c: self._round_robin_rank(c, now) + (ties[id(c)],))
+        else:
+            eligible.sort(key=lambda c: (-c.rate, c.key not in self._by_rate, ties[id(c)]))
         regular: set[Hashable] = set()
         extra: set[Hashable] = set()
         wanted = self.slots - 1
@@ -101,6 +117,14 @@ class Choker:
             elif c.rate > 0:
                 extra.add(c.key)
         return regular, extra
+
+    def _round_robin_rank(self, c: ChokeCandidate, now: float) -> tuple[bool, float, float]:
+        """Seeding order, smallest first: quota not used up, then our rate to it (a choked peer's
+        leftover rate does not count), then the longest wait since its last unchoke."""
+        since = c.unchoked_at if c.unchoked_at is not None else -math.inf
+        quota_done = (c.unchoked and c.sent_since_unchoke > self.seed_quota
+                      and now - since >= QUOTA_SECONDS)
+        return (quota_done, -c.rate if c.unchoked else 0.0, since)
 
     def _choose_optimistic(self, peers: list[ChokeCandidate], now: float) -> Hashable | None:
         """A random interested peer not unchoked by rate; newcomers weigh NEW_PEER_WEIGHT."""

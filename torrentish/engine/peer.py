@@ -89,6 +89,8 @@ class PeerConnection:
         self.bitfield = Bitfield(torrent.num_pieces)
         self.is_seed = False
         self.am_choking = True
+        self.unchoked_at: float | None = None  # when we last unchoked it (the seed's round robin)
+        self.uploaded_at_unchoke = 0  # self.uploaded then
         self.am_interested = False
         self.peer_choking = True
         self.peer_interested = False

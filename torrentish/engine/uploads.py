@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from torrentish.engine.torrent import Torrent
 
 READ_CACHE_BYTES = 32 * 1024 * 1024
+SEED_QUOTA_PIECES = 20  # a seed's round-robin slot lasts this many pieces (libtorrent's default)
 
 
 class Uploads:
@@ -32,6 +33,7 @@ class Uploads:
             interval=settings.rechoke_interval,
             optimistic_every=settings.optimistic_every,
             rng=torrent.rng,
+            seed_quota=SEED_QUOTA_PIECES * torrent.geometry.piece_length,
         )
         self.read_cache = PieceReadCache(
             self._read_piece, budget=READ_CACHE_BYTES, read_piece_now=self._read_piece_now
@@ -42,7 +44,29 @@ class Uploads:
     # ------------------------------------------------------------------------ messages
     def on_interested(self, peer: PeerConnection, m) -> None:
         peer.peer_interested = True
-        self.offer_slot(peer)
+        if peer.am_choking:
+            self.offer_slot(peer)
+        else:
+            self._keep_to_slots()
+
+    def _keep_to_slots(self) -> None:
+        """BEP 3: a peer unchoked for its rate while not interested has become interested; if
+        that makes more downloaders than slots, the one with the worst rate is choked. Without
+        this a peer's unchoked set grew to a dozen in a flash crowd, its upload was spread so
+        thin that nobody reciprocated, and it finished last."""
+        slots = self.torrent.settings.upload_slots
+        super_seeding = self.torrent.super_seeding
+        if slots == 0 or (super_seeding is not None and super_seeding.active):
+            return
+        busy = [p for p in self.torrent.peers.values() if not p.am_choking and self._wants(p)]
+        if len(busy) <= slots:
+            return
+        now = trio.current_time()
+        seeding = self.torrent.picker.complete
+        optimistic = self.choker.optimistic
+        ranked = [p for p in busy if p.peer_id != optimistic]
+        if ranked:
+            self.choke(min(ranked, key=lambda p: (p.up if seeding else p.down).rate(now)))
 
     def offer_slot(self, peer: PeerConnection) -> None:
         """A free slot is not kept waiting for the next rechoke."""
@@ -65,8 +89,13 @@ class Uploads:
         seeding = self.torrent.picker.complete
         waiting = [p for p in self.torrent.peers.values()
                    if p.am_choking and self._wants(p) and (seeding or not p.snubbed)]
-        if waiting:  # the best reciprocator (when seeding: the fastest taker); ties: first connected
-            self.unchoke(max(waiting, key=lambda p: (p.up if seeding else p.down).rate(now)))
+        if not waiting:
+            return
+        if seeding:  # round robin: the peer that has waited longest since we last served it
+            self.unchoke(min(waiting, key=lambda p: (p.unchoked_at is not None,
+                                                     p.unchoked_at or 0.0, p.connected_at)))
+        else:  # the best reciprocator; ties: first connected
+            self.unchoke(max(waiting, key=lambda p: p.down.rate(now)))
 
     def on_request(self, peer: PeerConnection, m) -> None:
         settings = self.torrent.settings
@@ -129,6 +158,8 @@ class Uploads:
         if self.free_rider:
             return
         peer.am_choking = False
+        peer.unchoked_at = trio.current_time()
+        peer.uploaded_at_unchoke = peer.uploaded
         peer.send(wire.encode(msg.Unchoke()))
         if self.torrent.super_seeding is not None:
             self.torrent.super_seeding.on_unchoke(peer)  # reveals what the peer may fetch
@@ -156,6 +187,9 @@ class Uploads:
                 rate=(peer.up if seeding else peer.down).rate(now),
                 connected_at=peer.connected_at,
                 snubbed=peer.snubbed,
+                unchoked=not peer.am_choking,
+                unchoked_at=peer.unchoked_at,
+                sent_since_unchoke=peer.uploaded - peer.uploaded_at_unchoke,
             )
             for peer in sorted(peers.values(), key=lambda p: p.connected_at)
         ]
