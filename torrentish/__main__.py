@@ -1,3 +1,9 @@
-from torrentish.cli import main
+import gc
+
+# No cyclic garbage collection during start-up, from the first import on: main() keeps it off
+# until the command starts its work (torrentish.cli.end_startup).
+gc.disable()
+
+from torrentish.cli import main  # noqa: E402
 
 main()

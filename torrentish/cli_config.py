@@ -1,7 +1,5 @@
 """`torrentish config`: where the config file is, and which defaults are in effect from where."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

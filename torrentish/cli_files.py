@@ -1,8 +1,5 @@
 """The commands on torrent files and data: `create`, `info` and `verify`. Registered in cli.py."""
 
-from __future__ import annotations
-
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -193,6 +190,8 @@ def info(
 
         described = _describe_torrent(load_torrent(source))
     if as_json:
+        import json
+
         typer.echo(json.dumps(described, indent=2, ensure_ascii=False))
     else:
         _print_description(described)
@@ -310,6 +309,8 @@ def verify(
     with hashing_progress(f"verifying {info.name}", quiet) as progress:
         result = verify_data(info, content, progress=progress)
     if as_json:
+        import json
+
         typer.echo(json.dumps({
             "name": info.name,
             "info_hash": info.info_hash.hex(),

@@ -4,8 +4,6 @@
 phones) and then one line per peer that comes and goes; `tracker` runs the tracker on its own.
 """
 
-from __future__ import annotations
-
 import sys
 import time
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from torrentish.cli import Quiet, app, handle_errors
+from torrentish.cli import Quiet, app, handle_errors, startup_until_run
 from torrentish.errors import TorrentishError
 
 
@@ -90,6 +88,7 @@ def _share_view(quiet: bool):
 
 @app.command()
 @handle_errors
+@startup_until_run
 def share(
     path: Annotated[
         Path, typer.Argument(metavar="PATH", help="A file or directory to share, or a .torrent.", show_default=False)
@@ -189,6 +188,7 @@ def _allow_list(path: Path) -> frozenset[bytes]:
 
 @app.command("tracker")
 @handle_errors
+@startup_until_run
 def tracker_command(
     port: Annotated[int, typer.Option(metavar="PORT", help="Port for HTTP and UDP.")] = 6969,
     host: Annotated[

@@ -4,8 +4,6 @@ Each command builds a scenario (a TOML file, flags, or the built-in flash crowd)
 simulation or, with --real, as one process per peer, and writes results.json, plots and a table.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

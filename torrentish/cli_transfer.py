@@ -6,8 +6,6 @@ nothing: torrentish/ui/output.py) and calls one function of torrentish.transfer 
 printed) rather than an exception. A second Ctrl-C stops at once.
 """
 
-from __future__ import annotations
-
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +14,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from torrentish.cli import AsJson, LogFile, Quiet, Verbose, app, describe_error, handle_errors
+from torrentish.cli import (
+    AsJson,
+    LogFile,
+    Quiet,
+    Verbose,
+    app,
+    describe_error,
+    end_startup,
+    handle_errors,
+    startup_until_run,
+)
 from torrentish.errors import TorrentishError
 
 Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on for peers (0 = any free port).")]
@@ -112,6 +120,7 @@ def run_until_signal(function, /, **kwargs):
             nursery.cancel_scope.cancel()
         return result
 
+    end_startup()  # the imports are done: the GC runs again, start-up's objects frozen
     return trio.run(main), interrupted
 
 
@@ -142,6 +151,7 @@ def _outcome(command: str, result, watch):
 
 @app.command()
 @handle_errors
+@startup_until_run
 def get(
     torrent: Annotated[
         str, typer.Argument(metavar="TORRENT|MAGNET", help="A .torrent file or a magnet link.", show_default=False)
@@ -221,6 +231,7 @@ def get(
 
 @app.command()
 @handle_errors
+@startup_until_run
 def seed(
     torrent: Annotated[str, typer.Argument(metavar="TORRENT", help="A .torrent file.", show_default=False)],
     data: Annotated[
@@ -296,6 +307,7 @@ def _super_seed_settings(super_seed: bool):
 
 @app.command()
 @handle_errors
+@startup_until_run
 def demo(
     size: Annotated[str, typer.Option(metavar="SIZE", help="Size of the sample file, e.g. 1GiB.")] = "256MiB",
     rate: Annotated[

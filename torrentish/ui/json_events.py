@@ -15,7 +15,6 @@ are bytes per second, sizes bytes, durations seconds.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from typing import IO, Any
 
@@ -134,10 +133,13 @@ class JsonWriter:
     """Writes records as compact JSON lines and flushes each, so a reader sees them at once."""
 
     def __init__(self, stream: IO[str]):
+        import json  # here, not at the top: views.py imports this module in every mode, for Clock
+
         self.stream = stream
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
     def write(self, data: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.stream.write(self._encode(data) + "\n")
         self.stream.flush()
 
 
