@@ -202,6 +202,15 @@ def test_int_and_str_values_convert_as_typer_converts_them(value):
             assert plain == typer_own and type(plain[1]) is type(typer_own[1]), (param.name, value)
 
 
+@settings(max_examples=200, deadline=None)
+@given(value=st.one_of(NUMBERS, st.sampled_from(["-1", "0", "65535", "65536", "6881"]), ODD_VALUES))
+def test_ranged_ints_convert_as_typer_converts_them(value):
+    """--port has a range: in it, a plain conversion; out of it, typer's own error."""
+    port = next(p for c in all_commands() if c.name == "get" for p in c.params if p.name == "port")
+    plain, typer_own = convert_both(port, value)
+    assert plain == typer_own and type(plain[1]) is type(typer_own[1]), value
+
+
 ODD_PATHS = st.sampled_from(["", ".", "-", "a//b/", "./x", "nope/x", "~", "/", "x\x00", "\ud800x", "/etc/passwd/"])
 
 

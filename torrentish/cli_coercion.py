@@ -6,7 +6,7 @@ CPU on every run of every command (bench/README.md, "Start-up time"), before a t
 byte. Most of our values are plain: a str stays the str, "6881" becomes 6881, a Path argument
 becomes a Path. `use_plain_conversions` gives each such parameter a converter that does exactly
 that, and hands every value it is not sure about (" 5", "1_000", a bool given as text, an int
-with a minimum, a float) to typer's own pydantic conversion, so results and error messages are
+out of its range, a float) to typer's own pydantic conversion, so results and error messages are
 typer's in every case; tests/test_startup_imports.py checks the two agree.
 
 It relies on typer internals (typer.core.build_runtime_param, typer._coercion): with another
@@ -50,6 +50,18 @@ def _to_int(value: Any, param: Any, ctx: Any) -> Any:
     return UNSURE
 
 
+def _bounded_int(low: int | None, high: int | None) -> Converter:
+    """An int in [low, high] converted plainly; one outside goes to typer, for its error."""
+
+    def to_int(value: Any, param: Any, ctx: Any) -> Any:
+        number = _to_int(value, param, ctx)
+        if number is UNSURE or (low is not None and number < low) or (high is not None and number > high):
+            return UNSURE
+        return number
+
+    return to_int
+
+
 def _to_bool(value: Any, param: Any, ctx: Any) -> Any:
     return value if type(value) is bool else UNSURE
 
@@ -89,7 +101,9 @@ def _converter(descriptor: Any) -> Converter | None:
     if annotation is str:
         return _to_str
     if annotation is int:
-        return _to_int if info.min is None and info.max is None else None
+        if info.min is None and info.max is None:
+            return _to_int
+        return None if info.clamp else _bounded_int(info.min, info.max)
     if annotation is bool:
         return _to_bool
     if annotation == list[str]:

@@ -103,9 +103,9 @@ def share(
             help="With a .torrent: its data (the file or directory, or where it is).",
         ),
     ] = None,
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port for peers; if busy, any free port.")] = 6881,
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port for peers; if busy, any free port.")] = 6881,
     tracker_port: Annotated[
-        int, typer.Option(metavar="PORT", help="Port of the tracker (HTTP and UDP); if busy, any.")
+        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port of the tracker (HTTP and UDP); if busy, any.")
     ] = 6969,
     host: Annotated[
         Optional[str],
@@ -190,7 +190,7 @@ def _allow_list(path: Path) -> frozenset[bytes]:
 @handle_errors
 @startup_until_run
 def tracker_command(
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port for HTTP and UDP.")] = 6969,
+    port: Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port for HTTP and UDP.")] = 6969,
     host: Annotated[
         Optional[str], typer.Option(metavar="ADDR", show_default=False, help="Listen on this address only.")
     ] = None,

@@ -27,7 +27,7 @@ from torrentish.cli import (
 )
 from torrentish.errors import TorrentishError
 
-Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on for peers (0 = any free port).")]
+Port = Annotated[int, typer.Option(min=0, max=65535, metavar="PORT", help="Port to listen on for peers (0 = any free port).")]
 Peers = Annotated[
     Optional[list[str]],
     typer.Option("--peer", metavar="HOST:PORT", show_default=False,
