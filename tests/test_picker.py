@@ -159,6 +159,16 @@ def test_a_rarer_new_piece_goes_before_a_partial_one():
     assert picker.pick("b", Bitfield.full(4), 6) == [blk(a[0].index, 2), blk(a[0].index, 3)]
 
 
+def test_from_a_peer_that_is_not_a_seed_partial_pieces_still_go_first():
+    # Comparing rarities would take a walk of the buckets on every pick; only seeds (whose best
+    # new piece is the first bucket) get the rarity rule.
+    picker = make("22210", blocks=4)
+    a = picker.pick("a", bits(5, [0, 1, 2]), 2)
+    b = picker.pick("b", bits(5, [0, 1, 2, 3]), 3)
+    assert b[:2] == [blk(a[0].index, 2), blk(a[0].index, 3)]
+    assert b[2] == blk(3, 0)  # then the rarest
+
+
 def test_random_strategy_finishes_partial_pieces_first_whatever_their_rarity():
     picker = make("2221", blocks=4, strategy="random", seed=1)
     a = picker.pick("a", bits(4, [0, 1, 2]), 2)

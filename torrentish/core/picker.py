@@ -34,7 +34,6 @@ insertion-ordered dict used as an ordered set.
 
 from __future__ import annotations
 
-import itertools
 import random
 from bisect import bisect_left, insort
 from collections.abc import Collection, Hashable, Iterator, Sequence
@@ -263,18 +262,15 @@ class PiecePicker:
         out: list[Block] = []
         if count <= 0 or not self.wanted_remaining:
             return out
-        walk: Iterator[int] = (self._candidates(peer_bits, allowed)
-                               if self._bucketed and self._open_wanted < self.max_open
-                               else iter(()))
-        # Under "rarest" an open piece goes first only if it is at least as rare as the best new
-        # piece this peer offers (partials win ties): a seed is asked for pieces nobody else has,
-        # not to complete pieces its leechers already trade (docs/picker.md, "Picking").
+        # Under "rarest", when picking from a seed, an open piece goes first only if it is at
+        # least as rare as the rarest new piece (partials win ties): a seed is asked for pieces
+        # nobody else has, not to complete pieces its leechers already trade (docs/picker.md,
+        # "Picking"). Only for seeds: their best new piece is the first bucket, O(1); for other
+        # peers it would take a walk of the buckets on every pick.
         limit = None
-        if self._rarest and allowed is None and not self._random_phase(peer_bits):
-            first = next(walk, None)
-            if first is not None:
-                limit = self._key_of[first]
-                walk = itertools.chain((first,), walk)
+        if (self._rarest and allowed is None and self._open_wanted < self.max_open
+                and peer_bits.complete()):
+            limit = self._best_bucket_key()
         # 1. Finish what is open, oldest first.
         deferred = []
         for _, index in list(self._open_free):
@@ -287,11 +283,11 @@ class PiecePicker:
                     return out
         if not deferred:
             # 2. Open new pieces, as many as the blocks still wanted need.
-            self._open_new(peer, walk, count, out)
+            self._open_new(peer, self._candidates(peer_bits, allowed), count, out)
         else:
             # 2'. New pieces rarer than the deferred open ones, then those, then other new ones.
             bound = min(self._key(index) for index in deferred)
-            self._open_new(peer, walk, count, out, bound)
+            self._open_new(peer, self._candidates(peer_bits, allowed), count, out, bound)
             for index in deferred:
                 if len(out) >= count:
                     return out
@@ -384,13 +380,21 @@ class PiecePicker:
                     if full or i in bits:
                         yield i
 
+    def _best_bucket_key(self) -> tuple[int, int] | None:
+        """The key of the best non-empty bucket (emptied buckets keep their keys)."""
+        buckets = self._buckets
+        for key in self._keys:
+            if buckets[key]:
+                return key
+        return None
+
     def _open_new(self, peer: Hashable, candidates: Iterator[int], count: int, out: list[Block],
                   below: tuple[int, int] | None = None) -> None:
         """Open candidate pieces (best first; with ``below``, only keys less than it) and request
         their blocks until ``out`` holds ``count`` blocks or ``max_open`` pieces are open."""
         room = self.max_open - self._open_wanted
         needed, chosen = count - len(out), []
-        if room <= 0 or needed <= 0:
+        if room <= 0 or needed <= 0 or not self._bucketed:
             return
         key_of, num_blocks = self._key_of, self.geometry.num_blocks
         for index in candidates:
