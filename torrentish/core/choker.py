@@ -34,7 +34,8 @@ import random
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["ChokeCandidate", "Choker", "NEW_PEER_WEIGHT", "NEW_PEER_INTERVALS", "QUOTA_SECONDS"]
+__all__ = ["ChokeCandidate", "Choker", "NEW_PEER_WEIGHT", "NEW_PEER_INTERVALS", "QUOTA_SECONDS",
+           "waiting_since"]
 
 NEW_PEER_WEIGHT = 3  # how much likelier a new peer is to be the optimistic unchoke
 NEW_PEER_INTERVALS = 3  # "new" = connected within this many rechoke intervals
@@ -51,6 +52,12 @@ class ChokeCandidate:
     unchoked: bool = False  # we are not choking it now
     unchoked_at: float | None = None  # when we last unchoked it; None: never
     sent_since_unchoke: int = 0  # payload bytes we sent it since then
+
+
+def waiting_since(unchoked_at: float | None) -> float:
+    """Round-robin order of peers waiting for a seed's slot: since their last unchoke, and a
+    peer never unchoked (None) before all others."""
+    return unchoked_at if unchoked_at is not None else -math.inf
 
 
 class Choker:
@@ -121,7 +128,7 @@ class Choker:
     def _round_robin_rank(self, c: ChokeCandidate, now: float) -> tuple[bool, float, float]:
         """Seeding order, smallest first: quota not used up, then our rate to it (a choked peer's
         leftover rate does not count), then the longest wait since its last unchoke."""
-        since = c.unchoked_at if c.unchoked_at is not None else -math.inf
+        since = waiting_since(c.unchoked_at)
         quota_done = (c.unchoked and c.sent_since_unchoke > self.seed_quota
                       and now - since >= QUOTA_SECONDS)
         return (quota_done, -c.rate if c.unchoked else 0.0, since)

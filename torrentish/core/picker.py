@@ -292,8 +292,7 @@ class PiecePicker:
                 if len(out) >= count:
                     return out
                 self._take_free(peer, self._open[index], count - len(out), out)
-            if len(out) < count and self._bucketed:
-                self._open_new(peer, self._candidates(peer_bits, allowed), count, out)
+            self._open_new(peer, self._candidates(peer_bits, allowed), count, out)
         # 3. Endgame: ask this peer too for blocks others are already fetching.
         if len(out) < count and self.endgame:
             self._take_duplicates(peer, peer_bits, allowed, count - len(out), out)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from torrentish.core.choker import ChokeCandidate, Choker
+from torrentish.core.choker import ChokeCandidate, Choker, waiting_since
 from torrentish.engine.pieces import PieceReadCache
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
@@ -58,13 +58,13 @@ class Uploads:
         super_seeding = self.torrent.super_seeding
         if slots == 0 or (super_seeding is not None and super_seeding.active):
             return
-        busy = [p for p in self.torrent.peers.values() if not p.am_choking and self._wants(p)]
-        if len(busy) <= slots:
+        if self._unchoked_interested() <= slots:
             return
         now = trio.current_time()
         seeding = self.torrent.picker.complete
         optimistic = self.choker.optimistic
-        ranked = [p for p in busy if p.peer_id != optimistic]
+        ranked = [p for p in self.torrent.peers.values()
+                  if not p.am_choking and self._wants(p) and p.peer_id != optimistic]
         if ranked:
             self.choke(min(ranked, key=lambda p: (p.up if seeding else p.down).rate(now)))
 
@@ -92,8 +92,7 @@ class Uploads:
         if not waiting:
             return
         if seeding:  # round robin: the peer that has waited longest since we last served it
-            self.unchoke(min(waiting, key=lambda p: (p.unchoked_at is not None,
-                                                     p.unchoked_at or 0.0, p.connected_at)))
+            self.unchoke(min(waiting, key=lambda p: (waiting_since(p.unchoked_at), p.connected_at)))
         else:  # the best reciprocator; ties: first connected
             self.unchoke(max(waiting, key=lambda p: p.down.rate(now)))
 
