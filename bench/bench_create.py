@@ -34,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from torrentish.create import auto_piece_length  # noqa: E402
-from torrentish.hashing import default_workers  # noqa: E402
-from torrentish.units import format_size, parse_size  # noqa: E402
+from torrentish.app.create import auto_piece_length  # noqa: E402
+from torrentish.storage.hashing import default_workers  # noqa: E402
+from torrentish.formats.units import format_size, parse_size  # noqa: E402
 
 RAW_SHA1 = """
 import hashlib, sys, threading, time
@@ -65,7 +65,7 @@ print(time.perf_counter() - start)
 
 API_CREATE = """
 import sys, time
-from torrentish.create import create_torrent
+from torrentish.app.create import create_torrent
 start = time.perf_counter()
 create_torrent(sys.argv[1], piece_length=int(sys.argv[2]))
 print(time.perf_counter() - start)

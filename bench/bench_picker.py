@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from torrentish.core.bitfield import Bitfield  # noqa: E402
-from torrentish.core.geometry import BLOCK_SIZE, PieceGeometry  # noqa: E402
+from torrentish.formats.geometry import BLOCK_SIZE, PieceGeometry  # noqa: E402
 
 CASES = [  # (pieces, seeds, peers, share of the pieces each other peer holds)
     (3000, 5, 50, 0.5),

@@ -156,7 +156,7 @@ def transfer(size: str, repeat: int, workdir: Path) -> None:
 
 def _size_mib(size: str) -> float:
     sys.path.insert(0, str(ROOT))
-    from torrentish.units import parse_size
+    from torrentish.formats.units import parse_size
 
     return parse_size(size) / (1 << 20)
 

@@ -56,8 +56,8 @@ from bench_create import make_file  # noqa: E402  (the same data files as the cr
 
 from tests.support import free_port, is_listening  # noqa: E402
 from tests.support.tracker import Tracker  # noqa: E402
-from torrentish.metainfo import build_torrent, load_torrent  # noqa: E402
-from torrentish.units import format_size, parse_size  # noqa: E402
+from torrentish.formats.metainfo import build_torrent, load_torrent  # noqa: E402
+from torrentish.formats.units import format_size, parse_size  # noqa: E402
 
 GNU_TIME = "/usr/bin/time"
 PYTHON = sys.executable

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from torrentish.errors import MetainfoError
-from torrentish.metainfo import load_torrent, parse_torrent
+from torrentish.formats.metainfo import load_torrent, parse_torrent
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))

@@ -1,4 +1,4 @@
-"""torrentish.bencoding: the strict grammar, the limits, exact spans, canonical encoding."""
+"""torrentish.formats.bencoding: the strict grammar, the limits, exact spans, canonical encoding."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torrentish.bencoding import (
+from torrentish.formats.bencoding import (
     MESSAGE_LIMITS,
     TORRENT_LIMITS,
     Limits,

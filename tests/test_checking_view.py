@@ -7,7 +7,7 @@ import io
 import trio
 
 from tests.support.fake_peer import MiB, make_sample
-from torrentish.transfer import seed
+from torrentish.app.transfer import seed
 from torrentish.ui.plain import PlainDisplay
 from torrentish.ui.views import Watch
 

@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from tests.support.data import PIECE_LENGTH, make_multi_file, make_single_file, make_torrent
 from torrentish import __version__
-from torrentish.cli import app, handle_errors
+from torrentish.cli.errors import handle_errors
+from torrentish.cli.main import app
 from torrentish.errors import MetainfoError
-from torrentish.magnet import make_magnet
-from torrentish.metainfo import load_torrent
+from torrentish.formats.magnet import make_magnet
+from torrentish.formats.metainfo import load_torrent
 
 runner = CliRunner()
 

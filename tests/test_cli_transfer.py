@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from tests.support.data import make_single_file, make_torrent
 from torrentish import __version__
-from torrentish.cli import app, handle_errors
+from torrentish.cli.errors import handle_errors
+from torrentish.cli.main import app
 from torrentish.errors import StorageError
 from tests.support import NO_HOST_DISCOVERY
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from torrentish.compact import dialable, is_local, pack_address, pack_addresses, unpack_address, unpack_addresses
+from torrentish.formats.compact import dialable, is_local, pack_address, pack_addresses, unpack_address, unpack_addresses
 
 ports = st.integers(1, 65535)
 v4 = st.ip_addresses(v=4).map(str)

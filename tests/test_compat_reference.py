@@ -23,8 +23,8 @@ import pytest
 
 from tests.support import require_tool
 from tests.support.data import PAYLOAD_KINDS, PIECE_LENGTH, make_payload
-from torrentish.metainfo import load_torrent, parse_torrent
-from torrentish.verify import verify
+from torrentish.formats.metainfo import load_torrent, parse_torrent
+from torrentish.app.verify import verify
 
 pytestmark = pytest.mark.interop
 

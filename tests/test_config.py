@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.data import make_single_file, make_torrent
-from torrentish.config import ConfigError, load_config
+from torrentish.cli.defaults import ConfigError, load_config
 from torrentish.errors import TorrentishError
 from torrentish.paths import config_dir, config_path
 from tests.support import NO_HOST_DISCOVERY

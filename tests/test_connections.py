@@ -13,7 +13,7 @@ from tests.support.fake_peer import (
     open_fake_listener,
     open_fake_peer,
 )
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.client import open_client
 from torrentish.engine.connector import KnownPeer
 from torrentish.engine.settings import Settings

@@ -12,11 +12,11 @@ from tests.support.data import (
     make_torrent,
     piece_hashes,
 )
-from torrentish import create as create_module
-from torrentish.create import auto_piece_length, check_piece_length, create_torrent, scan_source
+from torrentish.app import create as create_module
+from torrentish.app.create import auto_piece_length, check_piece_length, create_torrent, scan_source
 from torrentish.errors import StorageError
-from torrentish.metainfo import load_torrent, parse_torrent
-from torrentish.verify import verify
+from torrentish.formats.metainfo import load_torrent, parse_torrent
+from torrentish.app.verify import verify
 
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish import bencoding
-from torrentish.dht import krpc
-from torrentish.dht.answers import answer
-from torrentish.dht.krpc import NodeInfo
-from torrentish.dht.peer_store import PeerStore
-from torrentish.dht.routing import RoutingTable
-from torrentish.dht.tokens import TokenIssuer
+from torrentish.formats import bencoding
+from torrentish.services.dht import krpc
+from torrentish.services.dht.answers import answer
+from torrentish.services.dht.krpc import NodeInfo
+from torrentish.services.dht.peer_store import PeerStore
+from torrentish.services.dht.routing import RoutingTable
+from torrentish.services.dht.tokens import TokenIssuer
 from torrentish.errors import ProtocolError
 
 ID = bytes(range(20))
@@ -239,7 +239,7 @@ def test_unknown_methods_get_error_204():
 
 
 def test_bootstrap_addresses():
-    from torrentish.dht.config import parse_host_port
+    from torrentish.services.dht.config import parse_host_port
 
     assert parse_host_port("router.bittorrent.com:6881") == ("router.bittorrent.com", 6881)
     assert parse_host_port("[::1]:7000") == ("::1", 7000)

@@ -8,12 +8,12 @@ import random
 import trio
 
 from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info
-from torrentish.dht.node import DhtNode
-from torrentish.dht.service import DhtService
+from torrentish.services.dht.node import DhtNode
+from torrentish.services.dht.service import DhtService
 from torrentish.engine.client import open_client
-from torrentish.extensions import standard_extensions
-from torrentish.magnet import parse_magnet
-from torrentish.trackerless import get_magnet
+from torrentish.services.extensions import standard_extensions
+from torrentish.formats.magnet import parse_magnet
+from torrentish.app.trackerless import get_magnet
 
 KiB = 1024
 

@@ -11,10 +11,10 @@ import pytest
 import trio
 
 from tests.support.trackerless import LOCALHOST, local_config, local_dht, make_info
-from torrentish import bencoding
-from torrentish.dht import krpc
-from torrentish.dht.node import open_dht_node
-from torrentish.dht.service import DhtService
+from torrentish.formats import bencoding
+from torrentish.services.dht import krpc
+from torrentish.services.dht.node import open_dht_node
+from torrentish.services.dht.service import DhtService
 from torrentish.engine.client import open_client
 from torrentish.storage.memory import MemoryStorage
 

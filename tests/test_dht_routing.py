@@ -7,13 +7,13 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish.dht.krpc import NodeInfo
-from torrentish.dht.limits import RateLimiter
-from torrentish.dht.lookup import Lookup
-from torrentish.dht.peer_store import PeerStore
-from torrentish.dht.routing import RoutingTable, distance, id_to_int
-from torrentish.dht.state import load_state, save_state
-from torrentish.dht.tokens import TokenIssuer
+from torrentish.services.dht.krpc import NodeInfo
+from torrentish.services.dht.limits import RateLimiter
+from torrentish.services.dht.lookup import Lookup
+from torrentish.services.dht.peer_store import PeerStore
+from torrentish.services.dht.routing import RoutingTable, distance, id_to_int
+from torrentish.services.dht.state import load_state, save_state
+from torrentish.services.dht.tokens import TokenIssuer
 
 OWN = bytes(20)
 

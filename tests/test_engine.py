@@ -30,7 +30,7 @@ from tests.support.fake_peer import (
     storage_bytes,
 )
 from torrentish.core.bitfield import Bitfield
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.client import Client, open_client
 from torrentish.engine.settings import Settings
 from torrentish.engine.torrent import Torrent
@@ -150,7 +150,7 @@ async def test_wanted_files_only(tmp_path):
 
 async def test_transfer_get_only(tmp_path):
     """The library function behind `torrentish get --only`: exactly the chosen files on disk."""
-    from torrentish.transfer import get
+    from torrentish.app.transfer import get
 
     sample = make_sample(tmp_path / "src", files=[100_000, 250_000, 70_000])
     async with open_client(host=LOCALHOST) as seed:

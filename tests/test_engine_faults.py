@@ -35,7 +35,7 @@ from tests.support.fake_peer import (
     seeder,
     storage_bytes,
 )
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.client import Client, open_client
 from torrentish.engine.settings import Settings
 from torrentish.engine.torrent import Torrent

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish.core.geometry import BLOCK_SIZE, PieceGeometry
+from torrentish.formats.geometry import BLOCK_SIZE, PieceGeometry
 
 
 def owner_of_each_byte(file_lengths):

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish import hashing
+from torrentish.storage import hashing
 from torrentish.errors import StorageError
-from torrentish.hashing import HashingCancelled, check_pieces, hash_pieces
+from torrentish.storage.hashing import HashingCancelled, check_pieces, hash_pieces
 
 
 def model_hashes(contents: list[bytes | None], lengths: list[int], piece_length: int) -> bytes:

@@ -18,18 +18,18 @@ import trio
 
 from tests.support import require_tool
 from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info
-from torrentish.dht.service import DhtService
-from torrentish.engine import events as ev
+from torrentish.services.dht.service import DhtService
+from torrentish import events as ev
 from torrentish.engine.client import open_client
-from torrentish.engine.metadata import fetch_metadata
+from torrentish.services.extensions.metadata_fetch import fetch_metadata
 from torrentish.engine.settings import Settings
-from torrentish.extensions import standard_extensions
-from torrentish.extensions.ut_metadata import UtMetadata
-from torrentish.extensions.ut_pex import UtPex
-from torrentish.magnet import parse_magnet
-from torrentish.metainfo import build_torrent
+from torrentish.services.extensions import standard_extensions
+from torrentish.services.extensions.ut_metadata import UtMetadata
+from torrentish.services.extensions.ut_pex import UtPex
+from torrentish.formats.magnet import parse_magnet
+from torrentish.formats.metainfo import build_torrent
 from torrentish.storage.memory import MemoryStorage
-from torrentish.trackerless import get_magnet
+from torrentish.app.trackerless import get_magnet
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 

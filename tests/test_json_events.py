@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from tests.support.data import make_single_file, make_torrent
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.ui.json_events import SCHEMA_VERSION, Clock, JsonWriter, error_record, event_record
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,11 +16,11 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish.discovery.interfaces import interfaces_for
-from torrentish.discovery.lsd import AnnounceSchedule, LocalDiscovery, lsd_service
-from torrentish.discovery.lsd_protocol import MAX_PACKET, LsdError, encode_announces, parse_announce
-from torrentish.engine import events as ev
-from torrentish.engine.events import EventBus
+from torrentish.services.discovery.interfaces import interfaces_for
+from torrentish.services.discovery.lsd import AnnounceSchedule, LocalDiscovery, lsd_service
+from torrentish.services.discovery.lsd_protocol import MAX_PACKET, LsdError, encode_announces, parse_announce
+from torrentish import events as ev
+from torrentish.events import EventBus
 
 HASH = bytes.fromhex("0123456789abcdef0123456789abcdef01234567")
 
@@ -222,9 +222,9 @@ async def test_lsd_that_cannot_start_warns_and_lets_the_transfer_run(nursery):
 
 
 async def test_two_clients_transfer_with_lsd_as_the_only_peer_source(loopback, tmp_path, nursery, monkeypatch):
-    from torrentish.create import create_torrent
-    from torrentish.metainfo import parse_torrent
-    from torrentish.transfer import get, seed
+    from torrentish.app.create import create_torrent
+    from torrentish.formats.metainfo import parse_torrent
+    from torrentish.app.transfer import get, seed
 
     monkeypatch.setenv("TORRENTISH_STATE_DIR", str(tmp_path / "state"))
     data = random.Random(3).randbytes(300_000)

@@ -1,4 +1,4 @@
-"""torrentish.magnet: parsing magnet URIs (BEP 9, 53), their limits, and making them."""
+"""torrentish.formats.magnet: parsing magnet URIs (BEP 9, 53), their limits, and making them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.support import require_tool
 from torrentish.errors import MagnetError
-from torrentish.magnet import MAX_PARAMETERS, MAX_SELECTED, MAX_URI_LENGTH, Magnet, make_magnet, parse_magnet
+from torrentish.formats.magnet import MAX_PARAMETERS, MAX_SELECTED, MAX_URI_LENGTH, Magnet, make_magnet, parse_magnet
 
 HASH = bytes.fromhex("c12fe1c06bba254a9dc9f519b335aa7c1367a88a")
 HEX = HASH.hex()

@@ -18,11 +18,11 @@ import trio
 from tests.support import ManagedProcess, wait_until
 from tests.support.trackerless import LOCALHOST, MetadataPeer, make_info, raises_leaf, serve_seed
 from torrentish.errors import TorrentishError
-from torrentish.extensions import standard_extensions
-from torrentish.magnet import make_magnet, parse_magnet
-from torrentish.metainfo import build_torrent, load_torrent
-from torrentish.trackerless import get_function, get_magnet, lsd_peer_source, selected_paths
-from torrentish.transfer import get
+from torrentish.services.extensions import standard_extensions
+from torrentish.formats.magnet import make_magnet, parse_magnet
+from torrentish.formats.metainfo import build_torrent, load_torrent
+from torrentish.app.trackerless import get_function, get_magnet, lsd_peer_source, selected_paths
+from torrentish.app.transfer import get
 
 KiB = 1024
 
@@ -61,8 +61,8 @@ async def test_so_selects_the_files_to_download(tmp_path):
 
 
 async def test_get_magnet_with_only_the_info_hash_through_lsd_on_loopback(tmp_path):
-    from torrentish.discovery.interfaces import interfaces_for
-    from torrentish.discovery.lsd import lsd_service
+    from torrentish.services.discovery.interfaces import interfaces_for
+    from torrentish.services.discovery.lsd import lsd_service
 
     loopback = interfaces_for(LOCALHOST)
     if not loopback:

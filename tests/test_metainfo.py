@@ -1,4 +1,4 @@
-"""torrentish.metainfo: parsing, validation rules, exact info hashes, building, reference clients."""
+"""torrentish.formats.metainfo: parsing, validation rules, exact info hashes, building, reference clients."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import require_tool
-from torrentish import bencoding, metainfo
+from torrentish.formats import bencoding, metainfo
 from torrentish.errors import MetainfoError
-from torrentish.metainfo import build_info, build_torrent, load_torrent, parse_info, parse_torrent
+from torrentish.formats.metainfo import build_info, build_torrent, load_torrent, parse_info, parse_torrent
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))

@@ -16,8 +16,8 @@ import pytest
 
 from tests.support import require_tool, wait_until
 from tests.support.netns import Lan, require_netns
-from torrentish.create import create_torrent
-from torrentish.metainfo import parse_torrent
+from torrentish.app.create import create_torrent
+from torrentish.formats.metainfo import parse_torrent
 
 ROOT = Path(__file__).resolve().parent.parent
 TORRENTISH = [sys.executable, "-m", "torrentish"]
@@ -225,9 +225,9 @@ _IPV6_ONLY_LSD = """
 import random, sys, trio
 from dataclasses import replace
 from types import SimpleNamespace
-from torrentish.discovery.interfaces import lan_interfaces
-from torrentish.discovery.lsd import LocalDiscovery
-from torrentish.engine.events import EventBus
+from torrentish.services.discovery.interfaces import lan_interfaces
+from torrentish.services.discovery.lsd import LocalDiscovery
+from torrentish.events import EventBus
 
 async def main(port):
     client = SimpleNamespace(rng=random.Random(port), port=port, events=EventBus())

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from torrentish.core.bitfield import Bitfield
-from torrentish.core.geometry import BLOCK_SIZE, PieceGeometry
+from torrentish.formats.geometry import BLOCK_SIZE, PieceGeometry
 from torrentish.core.picker import ENDGAME_MAX_REQUESTS, Block, PiecePicker
 
 

@@ -21,11 +21,11 @@ import trio
 
 from tests.support import ManagedProcess, wait_until
 from tests.support.fake_peer import LOCALHOST, EventLog, MiB, SampleTorrent, make_sample
-from torrentish import bencoding
-from torrentish.engine import events as ev
+from torrentish.formats import bencoding
+from torrentish import events as ev
 from torrentish.engine.client import open_client
 from torrentish.storage.files import FileStorage
-from torrentish.units import parse_size
+from torrentish.formats.units import parse_size
 
 DEADLINE = 30  # seconds for one subprocess step (transfers of a few MiB take well under one)
 

@@ -14,13 +14,13 @@ import pytest
 import trio
 
 from tests.support import ManagedProcess, free_port, wait_until
-from torrentish.cli_share import _allow_list, qr_rows
-from torrentish.discovery.sources import exact_sources, load_source, peer_sources_for
+from torrentish.cli.share import _allow_list, qr_rows
+from torrentish.services.discovery.sources import exact_sources, load_source, peer_sources_for
 from torrentish.errors import TorrentishError
-from torrentish.magnet import make_magnet, parse_magnet
-from torrentish.metainfo import load_torrent
-from torrentish.share import share
-from torrentish.transfer import get
+from torrentish.formats.magnet import make_magnet, parse_magnet
+from torrentish.formats.metainfo import load_torrent
+from torrentish.app.share import share
+from torrentish.app.transfer import get
 
 PYTHON = sys.executable
 
@@ -95,7 +95,7 @@ async def test_share_hands_out_a_link_that_get_follows_through_the_tracker(tree,
 
 
 async def test_share_takes_an_existing_torrent_and_its_data(tree, tmp_path, nursery):
-    from torrentish.create import create_torrent
+    from torrentish.app.create import create_torrent
 
     torrent = tmp_path / "made.torrent"
     torrent.write_bytes(create_torrent(tree, trackers=["http://tracker.invalid/announce"]))
@@ -179,8 +179,8 @@ def test_share_command_prints_what_the_other_machine_needs(tree, tmp_path, logs)
 
 
 def test_tracker_command_serves_and_logs_announces(tmp_path, logs):
-    from torrentish.tracker.http_client import http_announce, open_http_client
-    from torrentish.tracker.protocol import AnnounceRequest
+    from torrentish.services.tracker.http_client import http_announce, open_http_client
+    from torrentish.services.tracker.protocol import AnnounceRequest
 
     port = free_port()
     with _cli("tracker", ["tracker", "--host", "127.0.0.1", "--port", str(port), "-v"], logs, tmp_path) as proc:
@@ -213,7 +213,7 @@ def test_tracker_command_serves_and_logs_announces(tmp_path, logs):
 
 async def test_a_made_torrent_is_not_hashed_twice_unless_the_data_changed(tree, tmp_path):
     from torrentish.paths import resume_path
-    from torrentish.share import _metainfo, _record_as_verified, _tree_stats
+    from torrentish.app.share import _metainfo, _record_as_verified, _tree_stats
     from torrentish.storage.files import FileStorage
 
     meta, _, made = await _metainfo(tree, None, None, private=False)
@@ -229,8 +229,8 @@ async def test_a_made_torrent_is_not_hashed_twice_unless_the_data_changed(tree, 
 def test_peer_sources_follow_the_link_and_the_torrent(tree):
     from dataclasses import replace
 
-    from torrentish.create import create_torrent
-    from torrentish.metainfo import parse_torrent
+    from torrentish.app.create import create_torrent
+    from torrentish.formats.metainfo import parse_torrent
 
     meta = parse_torrent(create_torrent(tree, trackers=["http://127.0.0.1:9/announce"]))
     link = parse_magnet(make_magnet(meta.info.info_hash, trackers=["udp://127.0.0.1:9"], peers=[("127.0.0.1", 9)]))

@@ -1,7 +1,7 @@
 """What `torrentish get`/`seed` do before the first byte moves: start-up CPU counts in every
 transfer (bench/README.md, "Start-up time"), so these guard the ways it was cut.
 
-- No pydantic: typer 0.29 converts values through pydantic (0.1 s of CPU); torrentish/cli_coercion.py
+- No pydantic: typer 0.29 converts values through pydantic (0.1 s of CPU); torrentish/cli/coercion.py
   converts the plain ones itself, and must give typer's result and typer's error message.
 - No rich under -q, nor typer's rich help renderer: they are for the live view, help and errors.
 - The cyclic GC rests during start-up and runs again, start-up's objects frozen, once the transfer
@@ -68,7 +68,7 @@ def torrent(tmp_path: Path) -> Path:
 def assert_lean_transfer_start(seen: dict) -> None:
     assert seen["event"] in ("socket.bind", "socket.connect")
     modules = set(seen["modules"])
-    assert "torrentish.transfer" in modules  # the probe fired where the transfer starts
+    assert "torrentish.app.transfer" in modules  # the probe fired where the transfer starts
     assert not {m for m in modules if m == "pydantic" or m.startswith(("pydantic.", "pydantic_core"))}
     assert not {m for m in modules if m == "rich" or m.startswith("rich.")}
     assert "typer.rich_utils" not in modules and "typer._adapters" not in modules
@@ -103,7 +103,7 @@ def test_in_process_commands_leave_the_gc_alone(torrent, monkeypatch, capsys):
 
     from typer.testing import CliRunner
 
-    from torrentish.cli import app, main
+    from torrentish.cli.main import app, main
 
     frozen = gc.get_freeze_count()
     result = CliRunner().invoke(app, ["info", str(torrent)])
@@ -120,7 +120,7 @@ def test_in_process_commands_leave_the_gc_alone(torrent, monkeypatch, capsys):
 def all_commands() -> list:
     import typer.main
 
-    from torrentish.cli import app
+    from torrentish.cli.main import app
 
     found, todo = [], [typer.main.get_command(app)]
     while todo:
@@ -145,7 +145,7 @@ def test_cli_annotations_are_not_postponed():
 
 def params_by_type() -> dict[str, list]:
     """Parameters of the real app, by the annotation typer converts them with."""
-    from torrentish.cli_coercion import PlainRuntimeParam, plain_or_typer_runtime_param
+    from torrentish.cli.coercion import PlainRuntimeParam, plain_or_typer_runtime_param
 
     found: dict[str, list] = {}
     for command in all_commands():
@@ -162,7 +162,7 @@ PARAMS = params_by_type()
 
 
 def test_the_plain_conversions_cover_get_and_seed():
-    from torrentish.cli_coercion import PlainRuntimeParam, plain_or_typer_runtime_param
+    from torrentish.cli.coercion import PlainRuntimeParam, plain_or_typer_runtime_param
 
     commands = {c.name: c for c in all_commands()}
     for name in ("get", "seed"):
@@ -176,7 +176,7 @@ def convert_both(param, value):
     """(plain result or error message, typer's result or error message) for one value."""
     from typer._coercion import build_runtime_param
 
-    from torrentish.cli_coercion import plain_or_typer_runtime_param
+    from torrentish.cli.coercion import plain_or_typer_runtime_param
 
     results = []
     for runtime in (plain_or_typer_runtime_param(param.type_descriptor), build_runtime_param(param.type_descriptor)):

@@ -10,12 +10,13 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torrentish import bencoding
-from torrentish.core.geometry import PieceGeometry
+from torrentish.formats import bencoding
+from torrentish.formats.geometry import PieceGeometry
 from torrentish.errors import StorageError
-from torrentish.metainfo import FileEntry, Info, build_info, parse_info
+from torrentish.formats.metainfo import FileEntry, Info, build_info, parse_info
 from torrentish.storage import files as files_module
-from torrentish.storage.files import FileStorage, resolve_content_path
+from torrentish.storage.content import resolve_content_path
+from torrentish.storage.files import FileStorage
 from torrentish.storage.memory import MemoryStorage
 
 PIECE = 16384

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from torrentish.cli import app
+from torrentish.cli.main import app
 
 runner = CliRunner()
 SMALL = ["--leechers", "4", "--size", "512KiB", "--piece-size", "32KiB", "--up", "256KiB/s",

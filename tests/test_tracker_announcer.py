@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 import trio
 
-from torrentish.engine import events as ev
-from torrentish.engine.events import EventBus
-from torrentish.tracker.announcer import AnnounceSettings, Announcer, TrackerTiers, tracker_service
-from torrentish.tracker.protocol import AnnounceResponse, TrackerError, TrackerFailure
-from torrentish.tracker.server import TrackerConfig, TrackerServer
+from torrentish import events as ev
+from torrentish.events import EventBus
+from torrentish.services.tracker.announcer import AnnounceSettings, Announcer, TrackerTiers, tracker_service
+from torrentish.services.tracker.protocol import AnnounceResponse, TrackerError, TrackerFailure
+from torrentish.services.tracker.server import TrackerConfig, TrackerServer
 
 HASH = b"\x07" * 20
 
@@ -175,8 +175,8 @@ async def test_intervals_are_floored_min_interval_obeyed_warnings_and_tracker_id
 # ------------------------------------------------------------------------------- real transfers
 @pytest.fixture
 def payload(tmp_path):
-    from torrentish.create import create_torrent
-    from torrentish.metainfo import parse_torrent
+    from torrentish.app.create import create_torrent
+    from torrentish.formats.metainfo import parse_torrent
 
     data = random.Random(9).randbytes(700_000)
     (tmp_path / "seed").mkdir()
@@ -186,7 +186,7 @@ def payload(tmp_path):
 
 
 async def test_peers_meet_through_the_tracker_on_loopback(payload, nursery, monkeypatch):
-    from torrentish.transfer import get, seed
+    from torrentish.app.transfer import get, seed
 
     info, tmp_path, data = payload
     monkeypatch.setenv("TORRENTISH_STATE_DIR", str(tmp_path / "state"))
@@ -209,7 +209,7 @@ async def test_peers_meet_through_the_tracker_on_loopback(payload, nursery, monk
 
 
 async def test_no_tracker_failure_stops_a_transfer(payload, nursery, monkeypatch):
-    from torrentish.transfer import get, seed
+    from torrentish.app.transfer import get, seed
 
     info, tmp_path, data = payload
     monkeypatch.setenv("TORRENTISH_STATE_DIR", str(tmp_path / "state"))

@@ -135,12 +135,12 @@ def test_torrentish_finds_a_libtorrent_seed_through_opentracker(tmp_path, logs):
     require_tool("libtorrent")
     opentracker = require_tool("opentracker")
     from tests.support.lt import LtSession
-    from torrentish.discovery.sources import peer_sources_for
-    from torrentish.metainfo import Metainfo, load_torrent
-    from torrentish.tracker.http_client import http_announce, http_scrape, open_http_client
-    from torrentish.tracker.protocol import AnnounceRequest
-    from torrentish.tracker.udp_client import UdpTrackerClient
-    from torrentish.transfer import get
+    from torrentish.services.discovery.sources import peer_sources_for
+    from torrentish.formats.metainfo import Metainfo, load_torrent
+    from torrentish.services.tracker.http_client import http_announce, http_scrape, open_http_client
+    from torrentish.services.tracker.protocol import AnnounceRequest
+    from torrentish.services.tracker.udp_client import UdpTrackerClient
+    from torrentish.app.transfer import get
 
     port = free_port()
     payload = make_payload("multi", tmp_path / "seed")

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish.bencoding import encode
-from torrentish.tracker import http_protocol as hp
-from torrentish.tracker import udp_protocol as up
-from torrentish.tracker.protocol import (
+from torrentish.formats.bencoding import encode
+from torrentish.services.tracker import http_protocol as hp
+from torrentish.services.tracker import udp_protocol as up
+from torrentish.services.tracker.protocol import (
     MAX_PEERS,
     AnnounceRequest,
     ScrapeStats,

@@ -9,12 +9,12 @@ import struct
 import pytest
 import trio
 
-from torrentish.tracker import udp_protocol as up
-from torrentish.tracker.http_client import http_announce, http_get, http_scrape, open_http_client
-from torrentish.tracker.protocol import AnnounceRequest, ScrapeStats, TrackerError, TrackerFailure
-from torrentish.tracker.server import TrackerConfig, TrackerServer
-from torrentish.tracker.swarms import SwarmLimits, Swarms
-from torrentish.tracker.udp_client import UdpTrackerClient
+from torrentish.services.tracker import udp_protocol as up
+from torrentish.services.tracker.http_client import http_announce, http_get, http_scrape, open_http_client
+from torrentish.services.tracker.protocol import AnnounceRequest, ScrapeStats, TrackerError, TrackerFailure
+from torrentish.services.tracker.server import TrackerConfig, TrackerServer
+from torrentish.services.tracker.swarms import SwarmLimits, Swarms
+from torrentish.services.tracker.udp_client import UdpTrackerClient
 
 H1, H2 = b"\x01" * 20, b"\x02" * 20
 

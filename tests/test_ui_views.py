@@ -11,7 +11,7 @@ import re
 import pytest
 from rich.console import Console
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.status import FileStatus, PeerStatus, TorrentStatus
 from torrentish.ui import logs
 from torrentish.ui.ledger import Ledger

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish.units import format_duration, format_rate, format_size, parse_rate, parse_size
+from torrentish.formats.units import format_duration, format_rate, format_size, parse_rate, parse_size
 
 
 @pytest.mark.parametrize(

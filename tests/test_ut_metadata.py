@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.trackerless import LOCALHOST, MetadataPeer, make_info, raises_leaf, serve_seed
-from torrentish import bencoding
+from torrentish.formats import bencoding
 from torrentish.engine.client import open_client
-from torrentish.engine.metadata import MetadataUnavailable, fetch_metadata
+from torrentish.services.extensions.metadata_fetch import MetadataUnavailable, fetch_metadata
 from torrentish.errors import MetainfoError, ProtocolError
-from torrentish.extensions import ut_metadata as um
+from torrentish.services.extensions import ut_metadata as um
 
 KiB = 1024
 

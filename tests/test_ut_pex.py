@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.trackerless import LOCALHOST, make_info
-from torrentish import bencoding
-from torrentish.engine import events as ev
+from torrentish.formats import bencoding
+from torrentish import events as ev
 from torrentish.engine.client import open_client
 from torrentish.errors import ProtocolError
-from torrentish.extensions import ut_pex as pex
-from torrentish.extensions.ut_metadata import UtMetadata
+from torrentish.services.extensions import ut_pex as pex
+from torrentish.services.extensions.ut_metadata import UtMetadata
 from torrentish.storage.memory import MemoryStorage
 
 KiB = 1024

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish import bencoding
+from torrentish.formats import bencoding
 from torrentish.errors import ProtocolError
 from torrentish.wire.extension import (
     MAX_EXTENSIONS,

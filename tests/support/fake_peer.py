@@ -12,7 +12,7 @@ message, in order. `seeder(sample)` is an honest seed (unchoke on interest, answ
 then never sends a block.
 
 Also here, because every engine test needs them: `SampleTorrent` (a small torrent made with
-torrentish.create in a tmp dir, with its bytes at hand), storages for it, and `EventLog`, which
+torrentish.app.create in a tmp dir, with its bytes at hand), storages for it, and `EventLog`, which
 records a client's events so a test can wait for one.
 """
 
@@ -28,10 +28,10 @@ from pathlib import Path
 import trio
 from trio.testing import MockClock
 
-from torrentish.create import create_torrent
-from torrentish.engine import events as ev
+from torrentish.app.create import create_torrent
+from torrentish import events as ev
 from torrentish.errors import ProtocolError
-from torrentish.metainfo import Info, parse_torrent
+from torrentish.formats.metainfo import Info, parse_torrent
 from torrentish.storage.memory import MemoryStorage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
@@ -61,7 +61,7 @@ def mock_clock() -> MockClock:
 
 @dataclass(frozen=True)
 class SampleTorrent:
-    """A torrent made by torrentish.create from random files, with the bytes it describes."""
+    """A torrent made by torrentish.app.create from random files, with the bytes it describes."""
 
     info: Info
     data: bytes  # the torrent's whole byte stream (all files end to end)

@@ -20,12 +20,12 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 import pytest
 import trio
 
-from torrentish.dht.config import DhtConfig
-from torrentish.dht.node import DhtNode, open_dht_node
+from torrentish.services.dht.config import DhtConfig
+from torrentish.services.dht.node import DhtNode, open_dht_node
 from torrentish.engine.client import Client, open_client
-from torrentish.extensions import standard_extensions
-from torrentish.extensions import ut_metadata as um
-from torrentish.metainfo import Info, build_info, parse_info
+from torrentish.services.extensions import standard_extensions
+from torrentish.services.extensions import ut_metadata as um
+from torrentish.formats.metainfo import Info, build_info, parse_info
 from torrentish.storage.memory import MemoryStorage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg

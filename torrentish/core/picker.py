@@ -40,7 +40,7 @@ from collections.abc import Collection, Hashable, Iterator, Sequence
 from typing import NamedTuple
 
 from torrentish.core.bitfield import Bitfield
-from torrentish.core.geometry import BLOCK_SIZE, PieceGeometry
+from torrentish.formats.geometry import BLOCK_SIZE, PieceGeometry
 
 __all__ = ["Block", "PiecePicker", "STRATEGIES", "ENDGAME_MAX_REQUESTS"]
 

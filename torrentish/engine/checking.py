@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.pieces import sha1_matches
 
 if TYPE_CHECKING:

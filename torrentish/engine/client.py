@@ -18,12 +18,12 @@ import trio
 
 from torrentish import __version__
 from torrentish.core.rates import TokenBucket, set_limits
-from torrentish.engine.events import EventBus
+from torrentish.events import EventBus
 from torrentish.engine.handshake import HandshakeError, answer_handshake, incoming_handshake
 from torrentish.engine.settings import Settings
 from torrentish.engine.torrent import Torrent
 from torrentish.errors import ProtocolError
-from torrentish.metainfo import Info
+from torrentish.formats.metainfo import Info
 from torrentish.net.base import Network
 from torrentish.storage.base import Storage
 from torrentish.wire.peer_id import make_peer_id

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.errors import ProtocolError
 
 if TYPE_CHECKING:

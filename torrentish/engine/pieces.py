@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from torrentish.core.geometry import BLOCK_SIZE
+from torrentish.formats.geometry import BLOCK_SIZE
 
 
 class SpareBuffers:

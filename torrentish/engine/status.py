@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 
 if TYPE_CHECKING:
     from torrentish.engine.torrent import Torrent

@@ -20,7 +20,7 @@ import trio
 from torrentish.core.bitfield import Bitfield
 from torrentish.core.picker import Block, PiecePicker
 from torrentish.core.rates import RateMeter, TokenBucket, set_limits
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.checking import find_verified_pieces
 from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
@@ -32,7 +32,7 @@ from torrentish.engine.uploads import Uploads
 from torrentish.engine.verification import verify_piece
 from torrentish.engine.status import progress_event
 from torrentish.errors import ProtocolError
-from torrentish.metainfo import Info
+from torrentish.formats.metainfo import Info
 from torrentish.storage.base import Storage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.pieces import PieceBuffer
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg

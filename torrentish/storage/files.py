@@ -36,13 +36,12 @@ from pathlib import Path
 
 import trio
 
-from torrentish import bencoding
+from torrentish.formats import bencoding
 from torrentish.core.bitfield import Bitfield
 from torrentish.errors import StorageError, TorrentishError
-from torrentish.metainfo import Info
+from torrentish.formats.metainfo import Info
 from torrentish.storage.base import Storage
 from torrentish.storage.worker import StorageWorker
-from torrentish.verify import resolve_content_path  # noqa: F401  (re-exported: callers find it here)
 
 IO_THREADS = 4
 MAX_OPEN_FILES = 64

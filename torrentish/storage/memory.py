@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import trio
 
-from torrentish.core.geometry import PieceGeometry
+from torrentish.formats.geometry import PieceGeometry
 from torrentish.storage.base import Storage
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from torrentish.metainfo import build_torrent
+from torrentish.formats.metainfo import build_torrent
 from torrentish.swarm.synthetic import SyntheticContent
 
 POLL = 0.05

@@ -5,17 +5,27 @@ coordinator drives them all alike:
 - torrentish: torrentish.swarm.real_peer (synthetic data in memory);
 - libtorrent: torrentish.swarm.lt_peer (the PyPI bindings; the data on disk under the peer's
   directory);
-- aria2: not yet: aria2c cannot dial a peer given by address, so it needs a tracker in the swarm
-  (see /work/shared/reference-peers.md).
+- aria2: not yet: aria2c cannot dial a peer given by address (it learns peers only from trackers,
+  the DHT or LSD), so it needs a tracker in the swarm.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import sys
 from pathlib import Path
 
-from torrentish.swarm.runner_real import RealSwarmError, python_peer_command
+from torrentish.errors import TorrentishError
 from torrentish.swarm.synthetic import SyntheticContent
+
+
+class RealSwarmError(TorrentishError):
+    """A peer process failed to start or died."""
+
+
+def python_peer_command(module: str, config: dict) -> list[str]:
+    return [sys.executable, "-m", module, json.dumps(config)]
 
 
 def command(client: str, config: dict, content: SyntheticContent, peer_dir: Path) -> list[str]:

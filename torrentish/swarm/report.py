@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from torrentish.swarm.results import PeerResult, SwarmResult
-from torrentish.units import format_rate, format_size
+from torrentish.formats.units import format_rate, format_size
 
 
 def _seconds(value: float | None) -> str:

@@ -20,15 +20,15 @@ import json
 import queue
 import random
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torrentish.core.bitfield import Bitfield
-from torrentish.errors import TorrentishError
 from torrentish.swarm import netns as netns_lab
+from torrentish.swarm import reference_peers
+from torrentish.swarm.reference_peers import RealSwarmError
 from torrentish.swarm.bounds import scenario_bound
 from torrentish.swarm.results import PeerResult, Series, SwarmResult
 from torrentish.swarm.scenario import PeerSpec, Scenario
@@ -37,10 +37,6 @@ from torrentish.swarm.synthetic import SyntheticContent
 START_MARGIN = 1.0  # seconds between "go" and the first arrival
 READY_TIMEOUT = 60.0
 PORT = 6881
-
-
-class RealSwarmError(TorrentishError):
-    """A peer process failed to start or died."""
 
 
 @dataclass
@@ -90,7 +86,6 @@ def run_real(scenario: Scenario, *, netns: bool = False, work_dir: Path, progres
     problem = netns_lab.available() if netns else None
     if problem:
         raise RealSwarmError(f"--netns: {problem}")
-    from torrentish.swarm import reference_peers
 
     work_dir.mkdir(parents=True, exist_ok=True)
     specs = scenario.peers()
@@ -302,7 +297,3 @@ def _stop(p: _Process) -> None:
             p.stats = event
         elif event["event"] == "exit":
             break
-
-
-def python_peer_command(module: str, config: dict) -> list[str]:
-    return [sys.executable, "-m", module, json.dumps(config)]

@@ -42,7 +42,7 @@ from pathlib import Path
 from torrentish.core.picker import STRATEGIES
 from torrentish.errors import TorrentishError
 from torrentish.swarm.synthetic import VERIFY_MODES
-from torrentish.units import parse_rate, parse_size
+from torrentish.formats.units import parse_rate, parse_size
 
 ROLES = ("seed", "leecher")
 ARRIVALS = ("flash", "poisson")

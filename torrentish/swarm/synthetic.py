@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import trio
 
-from torrentish.core.geometry import PieceGeometry
+from torrentish.formats.geometry import PieceGeometry
 from torrentish.errors import StorageError
-from torrentish.metainfo import Info, build_info, parse_info
+from torrentish.formats.metainfo import Info, build_info, parse_info
 from torrentish.storage.base import Storage
 
 VERIFY_MODES = ("sha1", "compare")

@@ -18,7 +18,7 @@ import dataclasses
 import time
 from typing import IO, Any
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.ui.logs import format_address
 
 SCHEMA_VERSION = 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.status import TorrentStatus
 from torrentish.ui.logs import format_address, plain_reason
 

@@ -25,7 +25,7 @@ from rich.text import Text
 from torrentish.engine.status import FileStatus, PeerStatus, TorrentStatus
 from torrentish.ui.ledger import Ledger
 from torrentish.ui.logs import format_address
-from torrentish.units import format_duration, format_rate, format_size
+from torrentish.formats.units import format_duration, format_rate, format_size
 
 REFRESH = 0.5  # seconds between redraws
 STATE_STYLES = {

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from torrentish.engine import events as ev
-from torrentish.units import format_duration, format_size
+from torrentish import events as ev
+from torrentish.formats.units import format_duration, format_size
 
 LOGGER = logging.getLogger("torrentish")
 EVENTS = logging.getLogger("torrentish.events")

@@ -111,7 +111,7 @@ class Output:
             )
 
     def fail(self, message: str, exit_code: int) -> None:
-        """Under --json, the error record that ends the stream (the red line is cli.py's)."""
+        """Under --json, the error record that ends the stream (the red line is cli/errors.py's)."""
         if self.mode == "json":
             from torrentish.ui.json_events import JsonWriter, error_record
 

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from typing import IO
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.engine.status import TorrentStatus
 from torrentish.ui.ledger import Ledger
-from torrentish.units import format_duration, format_rate, format_size
+from torrentish.formats.units import format_duration, format_rate, format_size
 
 EVERY = 5.0  # seconds between status lines
 IDLE_EVERY = 60.0  # when nothing moves (a seed nobody asks, a stalled download)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torrentish.engine.status import share_ratio
-from torrentish.units import format_duration, format_rate, format_size
+from torrentish.formats.units import format_duration, format_rate, format_size
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Views of a running transfer, and the task that feeds them.
 
 A view is an async callable `view(client, torrent)` that runs beside the transfer (the `view`
-hook of torrentish.transfer) and is cancelled when it ends. `Watch` is the one the command line
+hook of torrentish.app.transfer) and is cancelled when it ends. `Watch` is the one the command line
 uses: it subscribes to the engine's event bus, folds every event into a `Ledger`, logs it
 (ui/logs.py), hands it to a display, and asks the display to redraw from `torrent.status()` at
 the display's own pace. It never blocks the engine: the bus drops events rather than wait, and
@@ -27,7 +27,7 @@ from typing import Any
 
 import trio
 
-from torrentish.engine import events as ev
+from torrentish import events as ev
 from torrentish.ui.json_events import Clock
 from torrentish.ui.ledger import Ledger
 from torrentish.ui.logs import log_event

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from torrentish import bencoding
+from torrentish.formats import bencoding
 from torrentish.errors import BencodeError, ProtocolError
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""Application functions: what each command does, usable from Python (get, seed, share, ...)."""

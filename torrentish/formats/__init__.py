@@ -1,0 +1,1 @@
+"""Formats: bencoding, .torrent files, magnet links, compact addresses, units. Pure: no I/O."""
