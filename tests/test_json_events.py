@@ -51,7 +51,7 @@ def test_schema_is_valid_and_names_every_event_kind():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     engine_kinds = {cls.kind for cls in ev.event_types()}
     assert len(engine_kinds) == len(ev.event_types()), "two event types share a kind"
-    assert kinds_in_schema() == engine_kinds | {"start", "summary", "error"}
+    assert kinds_in_schema() == engine_kinds | {"start", "summary", "error", "output_dropped"}
     assert {type(e) for e in SAMPLES} == set(ev.event_types()), "add a sample of the new event type"
 
 
@@ -76,6 +76,18 @@ def test_record_details():
     JsonWriter(line).write(error_record("bad torrent: caf\u00e9", 1, clock, 11.0))
     assert line.getvalue().endswith("}\n") and "\n" not in line.getvalue()[:-1]
     assert json.loads(line.getvalue())["message"] == "bad torrent: caf\u00e9"
+
+
+def test_the_dropped_lines_notice_is_a_record_of_the_stream():
+    from torrentish.ui.json_events import JsonDisplay
+
+    display = JsonDisplay(io.StringIO())
+    display.clock = Clock(t0=0.0, wall0=1_700_000_000.0)
+    notice = display.dropped_notice(42)
+    assert notice.endswith("}\n")
+    record = json.loads(notice)
+    VALIDATOR.validate(record)
+    assert record["event"] == "output_dropped" and record["lines"] == 42
 
 
 @pytest.mark.parametrize("change", [

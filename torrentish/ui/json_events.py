@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from torrentish import events as ev
 from torrentish.ui.logs import format_address
+from torrentish.ui.sink import OutputSink
 
 SCHEMA_VERSION = 1
 
@@ -138,8 +139,14 @@ class JsonWriter:
         self.stream = stream
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-    def write(self, data: dict[str, Any]) -> None:
-        self.stream.write(self._encode(data) + "\n")
+    def write(self, data: dict[str, Any], replaces: str | None = None) -> None:
+        """One record; `replaces`: a key under which a newer record takes this one's place while
+        both still wait to be written (ui/sink.py: progress coalesces when the reader is slow)."""
+        line = self._encode(data) + "\n"
+        if replaces is not None and isinstance(self.stream, OutputSink):
+            self.stream.write(line, replaces=replaces)
+        else:
+            self.stream.write(line)
         self.stream.flush()
 
 
@@ -161,7 +168,13 @@ class JsonDisplay:
 
     def event(self, event: ev.Event) -> None:
         assert self.clock is not None
-        self.writer.write(event_record(event, self.clock))
+        self.writer.write(event_record(event, self.clock),
+                          replaces="progress" if isinstance(event, ev.Progress) else None)
+
+    def dropped_notice(self, count: int) -> str:
+        """The record the output writes when it takes writes again after dropping `count` lines."""
+        clock = self.clock or Clock(0.0)
+        return self.writer._encode(record("output_dropped", clock.now(), clock, lines=count)) + "\n"
 
     def refresh(self, status, ledger, now: float) -> None:
         pass

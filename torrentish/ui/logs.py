@@ -128,10 +128,12 @@ class ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
-def setup_logging(verbose: int = 0, quiet: bool = False, log_file: Path | None = None, console=None) -> None:
+def setup_logging(verbose: int = 0, quiet: bool = False, log_file: Path | None = None, console=None,
+                  stream=None) -> None:
     """Configure the ``torrentish`` logger for one command run (replacing earlier handlers).
 
-    Console records go to `console` (a rich Console) when given, else to stderr as plain
+    Console records go to `console` (a rich Console) when given, else to `stream` (default
+    stderr; the commands pass an OutputSink, so logging never waits on a slow reader) as plain
     timestamped lines. The log file records INFO and up (DEBUG with -vv) whatever -q says.
     """
     for handler in list(LOGGER.handlers):
@@ -141,10 +143,10 @@ def setup_logging(verbose: int = 0, quiet: bool = False, log_file: Path | None =
     if console is not None:
         LOGGER.addHandler(ConsoleHandler(console, level))
     else:
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setLevel(level)
-        stream.setFormatter(_PlainFormatter())
-        LOGGER.addHandler(stream)
+        handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+        handler.setLevel(level)
+        handler.setFormatter(_PlainFormatter())
+        LOGGER.addHandler(handler)
     lowest = level
     if log_file is not None:
         file_level = logging.DEBUG if verbose >= 2 else logging.INFO

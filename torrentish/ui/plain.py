@@ -14,6 +14,7 @@ from typing import IO
 from torrentish import events as ev
 from torrentish.engine.status import TorrentStatus
 from torrentish.ui.ledger import Ledger
+from torrentish.ui.sink import OutputSink
 from torrentish.formats.units import format_duration, format_rate, format_size
 
 EVERY = 5.0  # seconds between status lines
@@ -56,10 +57,21 @@ class PlainDisplay:
         self._check_shown = False
         self._state_changed = False
 
-    def emit(self, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
-        self.stream.write(f"{stamp} {text}\n")
+    def emit(self, text: str, replaces: str | None = None) -> None:
+        """A timestamped line; `replaces`: a key under which a newer line takes this one's place
+        while both still wait to be written (ui/sink.py: status lines coalesce)."""
+        line = f"{self.stamp()} {text}\n"
+        if replaces is not None and isinstance(self.stream, OutputSink):
+            self.stream.write(line, replaces=replaces)
+        else:
+            self.stream.write(line)
         self.stream.flush()
+
+    def stamp(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.clock()))
+
+    def dropped_notice(self, count: int) -> str:
+        return f"{self.stamp()} (output was blocked: {count} lines dropped)\n"
 
     def checking(self, name: str, checked: int, total: int, now: float) -> None:
         # A check over within CHECK_QUIET seconds prints nothing: the first line of a quick
@@ -69,7 +81,7 @@ class PlainDisplay:
         if not total or now - self._check_began < CHECK_QUIET:
             return
         if not self._check_shown or checked == total or now - self._last_line >= self.every:
-            self.emit(f"checking {name}: {checked}/{total} pieces ({100 * checked // total}%)")
+            self.emit(f"checking {name}: {checked}/{total} pieces ({100 * checked // total}%)", replaces="checking")
             self._last_line = now
             self._check_shown = True
 
@@ -91,7 +103,7 @@ class PlainDisplay:
         if self._state_changed or due:
             self._state_changed = False
             self._last_line = now
-            self.emit(status_line(status))
+            self.emit(status_line(status), replaces="status")
 
     def close(self, status: TorrentStatus, ledger: Ledger) -> None:
         pass  # the command prints the summary line

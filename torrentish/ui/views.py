@@ -28,9 +28,15 @@ from typing import Any
 import trio
 
 from torrentish import events as ev
+from torrentish.errors import TorrentishError
 from torrentish.ui.json_events import Clock
 from torrentish.ui.ledger import Ledger
 from torrentish.ui.logs import log_event
+from torrentish.ui.sink import OutputSink
+
+class OutputClosed(TorrentishError):
+    """Whoever read our standard output has closed it (`torrentish get ... | head -1`)."""
+
 
 EVENT_BUFFER = 10_000  # events a slow display may fall behind by before some are dropped
 
@@ -38,9 +44,10 @@ EVENT_BUFFER = 10_000  # events a slow display may fall behind by before some ar
 class Watch:
     """The view the command line hands to get/seed/demo; `ledger` and `events_dropped` outlive it."""
 
-    def __init__(self, display: Any = None, *, command: str = "get"):
+    def __init__(self, display: Any = None, *, command: str = "get", output: OutputSink | None = None):
         self.display = display
         self.command = command
+        self.output = output  # where the display writes: a closed one ends the transfer
         self.ledger = Ledger()
         self.port = 0
         self.t0 = 0.0
@@ -64,6 +71,8 @@ class Watch:
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._follow, receive)
+                    if self.output is not None:
+                        nursery.start_soon(self._fail_when_output_closes, self.output)
                     await self._redraw(torrent)
             finally:
                 self._drain(receive)
@@ -98,6 +107,23 @@ class Watch:
     async def _follow(self, receive: trio.MemoryReceiveChannel) -> None:
         async for event in receive:
             self.handle(event)
+
+    async def _fail_when_output_closes(self, output: OutputSink) -> None:
+        """The reader of our output went away (EPIPE): end the transfer, cleanly, with one line."""
+        closed = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+
+        def wake() -> None:  # called from the sink's writer thread
+            try:
+                token.run_sync_soon(closed.set)
+            except trio.RunFinishedError:
+                pass
+
+        output.on_closed = wake
+        if output.reader_gone:
+            closed.set()
+        await closed.wait()
+        raise OutputClosed("standard output was closed")
 
     def _drain(self, receive: trio.MemoryReceiveChannel) -> None:
         """Take what is already queued, without waiting (we may be cancelled)."""
