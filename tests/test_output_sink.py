@@ -46,6 +46,16 @@ class Pipe:
             chunks.append(chunk)
         return b"".join(chunks).decode()
 
+    def drain_through(self, sink: OutputSink) -> str:
+        """Start reading, let the sink write everything out and stop, and return what arrived."""
+        got: list[str] = []
+        reading = threading.Thread(target=lambda: got.append(self.read_all()))
+        reading.start()
+        assert sink.close(timeout=30)
+        self.writer.close()
+        reading.join(30)
+        return got[0]
+
     def close(self) -> None:
         for f in (self.reader, self.writer):
             try:
@@ -78,12 +88,8 @@ def test_a_reader_that_stops_costs_dropped_lines_never_a_wait(pipe):
         sink.write(line)  # returns at once although nobody reads
     assert sink.dropped > 0  # positive control: the reader really was blocked
     sink.write("after\n")
-    reading = threading.Thread(target=lambda: setattr(pipe, "got", pipe.read_all()))
-    reading.start()
-    assert sink.close(timeout=30)
-    pipe.writer.close()
-    reading.join(30)
-    got = pipe.got.splitlines()
+    got_text = pipe.drain_through(sink)
+    got = got_text.splitlines()
     notices = [line for line in got if line.startswith("(output was blocked:")]
     assert notices and sum(int(n.split()[3]) for n in notices) == sink.dropped
     kept = [line for line in got if line.startswith("line ")]
@@ -100,15 +106,11 @@ def test_progress_lines_coalesce_while_the_reader_is_away(pipe):
     for i in range(5000):
         sink.write(f"progress {i}\n", replaces="progress")
     sink.write("done\n")
-    reading = threading.Thread(target=lambda: setattr(pipe, "got", pipe.read_all()))
-    reading.start()
-    assert sink.close(timeout=30)
-    pipe.writer.close()
-    reading.join(30)
-    progress = [line for line in pipe.got.splitlines() if line.startswith("progress")]
+    got_text = pipe.drain_through(sink)
+    progress = [line for line in got_text.splitlines() if line.startswith("progress")]
     assert progress[-1] == "progress 4999"
     assert len(progress) < 5000  # most were replaced by newer ones before they went out
-    assert pipe.got.endswith("done\n") and sink.dropped == 0
+    assert got_text.endswith("done\n") and sink.dropped == 0
 
 
 def test_a_closed_reader_is_noticed_once_and_later_writes_are_discarded(pipe):
@@ -127,11 +129,7 @@ def test_closing_with_a_stuck_reader_gives_up_in_time(pipe):
     for _ in range(200):
         sink.write("y" * 1000 + "\n")
     assert not sink.close(timeout=0.2)  # 200 KB cannot go into a 64 KiB pipe nobody reads
-    reading = threading.Thread(target=pipe.read_all)  # let the writer finish before the pipe goes
-    reading.start()
-    assert sink.close(timeout=30)
-    pipe.writer.close()
-    reading.join(30)
+    pipe.drain_through(sink)  # let the writer finish before the pipe goes
 
 
 def test_the_closing_summary_is_never_dropped(pipe):
@@ -142,10 +140,6 @@ def test_the_closing_summary_is_never_dropped(pipe):
     assert sink.dropped
     sink.never_drop()
     sink.write("summary\n")
-    reading = threading.Thread(target=lambda: setattr(pipe, "got", pipe.read_all()))
-    reading.start()
-    assert sink.close(timeout=30)
-    pipe.writer.close()
-    reading.join(30)
-    lines = pipe.got.lstrip(".").splitlines()
+    got_text = pipe.drain_through(sink)
+    lines = got_text.lstrip(".").splitlines()
     assert lines[-1] == "summary" and lines[-2].startswith("(output was blocked:")
