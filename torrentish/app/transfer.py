@@ -135,30 +135,32 @@ async def get(
     if resume is True:
         resume = resume_path(info.info_hash)
     storage = FileStorage(out_dir / info.name, info, writable=True, resume_path=resume or None)
-    start = trio.current_time()
-    async with open_client(port=port, host=host, settings=_settings(settings, max_up, max_down), rng=rng) as client:
-        torrent = await _add_torrent(
-            client,
-            view,
-            info.name,
-            info=info,
-            storage=storage,
-            peers=peers,
-            strategy="sequential" if sequential else "rarest",
-            wanted_files=wanted,
-            extensions=extensions,
-        )
-        peers_seen = _PeerCounter(client)
-        async with trio.open_nursery() as nursery:
-            await _run_view(view, services, client, torrent, nursery)
-            nursery.start_soon(peers_seen.run)
-            nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
-            await torrent.completed.wait()
-            if seed:
-                await trio.sleep_forever()
-            nursery.cancel_scope.cancel()
-        result = _result(torrent, start, peers_seen.count)
-    await storage.close()
+    try:
+        start = trio.current_time()
+        async with open_client(port=port, host=host, settings=_settings(settings, max_up, max_down), rng=rng) as client:
+            torrent = await _add_torrent(
+                client,
+                view,
+                info.name,
+                info=info,
+                storage=storage,
+                peers=peers,
+                strategy="sequential" if sequential else "rarest",
+                wanted_files=wanted,
+                extensions=extensions,
+            )
+            peers_seen = _PeerCounter(client)
+            async with trio.open_nursery() as nursery:
+                await _run_view(view, services, client, torrent, nursery)
+                nursery.start_soon(peers_seen.run)
+                nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
+                await torrent.completed.wait()
+                if seed:
+                    await trio.sleep_forever()
+                nursery.cancel_scope.cancel()
+            result = _result(torrent, start, peers_seen.count)
+    finally:
+        await storage.close()  # also when the transfer raised: no descriptors or writer thread left behind
     return result
 
 
@@ -184,26 +186,28 @@ async def seed(
 
     content = resolve_content_path(info, data)
     storage = FileStorage(content, info, writable=False, resume_path=resume_path(info.info_hash))
-    start = trio.current_time()
-    async with open_client(port=port, host=host, settings=_settings(settings, max_up, 0), rng=rng) as client:
-        torrent = await _add_torrent(client, view, info.name, info=info, storage=storage, peers=peers,
-                                     upload_only=True, extensions=extensions)
-        if not torrent.have.complete():
-            missing = torrent.num_pieces - torrent.have.count()
-            raise StorageError(
-                f"{content}: {missing} of {torrent.num_pieces} pieces are missing or damaged; "
-                "nothing to seed (check --data)"
-            )
-        if ready is not None:
-            ready(client, torrent)
-        peers_seen = _PeerCounter(client)
-        async with trio.open_nursery() as nursery:
-            await _run_view(view, services, client, torrent, nursery)
-            nursery.start_soon(peers_seen.run)
-            nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
-            await trio.sleep_forever()
-        result = _result(torrent, start, peers_seen.count)
-    await storage.close()
+    try:
+        start = trio.current_time()
+        async with open_client(port=port, host=host, settings=_settings(settings, max_up, 0), rng=rng) as client:
+            torrent = await _add_torrent(client, view, info.name, info=info, storage=storage, peers=peers,
+                                         upload_only=True, extensions=extensions)
+            if not torrent.have.complete():
+                missing = torrent.num_pieces - torrent.have.count()
+                raise StorageError(
+                    f"{content}: {missing} of {torrent.num_pieces} pieces are missing or damaged; "
+                    "nothing to seed (check --data)"
+                )
+            if ready is not None:
+                ready(client, torrent)
+            peers_seen = _PeerCounter(client)
+            async with trio.open_nursery() as nursery:
+                await _run_view(view, services, client, torrent, nursery)
+                nursery.start_soon(peers_seen.run)
+                nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
+                await trio.sleep_forever()
+            result = _result(torrent, start, peers_seen.count)
+    finally:
+        await storage.close()
     return result
 
 

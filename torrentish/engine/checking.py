@@ -28,18 +28,22 @@ async def find_verified_pieces(torrent: Torrent, limiter: trio.CapacityLimiter) 
         if index not in good and await storage.has_data(geometry.piece_offset(index), geometry.piece_size(index))
     ]
     checked = 0
+    queue = iter(candidates)  # shared by the workers: each takes the next piece when it is free
 
-    async def check(index: int) -> None:
+    async def worker() -> None:
         nonlocal checked
-        async with limiter:
-            data = await storage.read(geometry.piece_offset(index), geometry.piece_size(index))
-            if await trio.to_thread.run_sync(sha1_matches, data, info.piece_hash(index)):
-                good.add(index)
-        checked += 1
-        if checked % 64 == 0 or checked == len(candidates):
-            torrent.events.publish(ev.CheckingProgress(trio.current_time(), checked, len(candidates)))
+        for index in queue:
+            async with limiter:
+                data = await storage.read(geometry.piece_offset(index), geometry.piece_size(index))
+                if await trio.to_thread.run_sync(sha1_matches, data, info.piece_hash(index)):
+                    good.add(index)
+            checked += 1
+            if checked % 64 == 0 or checked == len(candidates):
+                torrent.events.publish(ev.CheckingProgress(trio.current_time(), checked, len(candidates)))
 
+    # As many workers as the limiter lets hash at once: a task per piece would be 100,000 tasks
+    # for a large torrent, each holding its frame while it waits.
     async with trio.open_nursery() as nursery:
-        for index in candidates:
-            nursery.start_soon(check, index)
+        for _ in range(max(1, min(len(candidates), int(limiter.total_tokens)))):
+            nursery.start_soon(worker)
     return good

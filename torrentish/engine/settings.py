@@ -46,3 +46,4 @@ class Settings:
 
     # Resume
     resume_interval: float = 5.0  # seconds between durable saves of completion
+    stop_save_timeout: float = 20.0  # at most this long to save resume state when stopping

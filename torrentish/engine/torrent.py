@@ -157,7 +157,10 @@ class Torrent:
         finally:
             for peer in list(self.peers.values()):
                 peer.close("torrent stopped")
-            with trio.CancelScope(shield=True):
+            # Shielded, so that a stop still records what is verified; bounded, so that a disk
+            # that no longer answers cannot hold the stop up (unrecorded pieces are hashed
+            # again at the next start: slower, never wrong).
+            with trio.CancelScope(shield=True), trio.move_on_after(self.settings.stop_save_timeout):
                 await self._save_resume()
             self._set_state("stopped")
 
