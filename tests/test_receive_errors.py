@@ -8,7 +8,7 @@ import logging
 
 import trio
 
-from torrentish.net.receive_errors import FIRST_DELAY, FREE_TRANSIENT, MAX_DELAY, ReceiveErrors
+from torrentish.net.receive_errors import FIRST_DELAY, FREE_TRANSIENT, MAX_DELAY, ReceiveErrors, datagrams
 
 
 def refused() -> OSError:
@@ -51,23 +51,11 @@ class BrokenSocket:
         raise broken()
 
 
-async def receive_loop(sock, handle) -> None:
-    """The loop as the DHT, LSD and the tracker's UDP side write it."""
-    errors = ReceiveErrors("test")
-    while True:
-        try:
-            data, source = await sock.recvfrom(2048)
-        except OSError as error:
-            await trio.sleep(errors.failed(error))
-            continue
-        errors.succeeded()
-        handle(data, source)
-
-
 async def test_a_loop_on_a_broken_socket_waits_instead_of_spinning(autojump_clock):
     sock = BrokenSocket()
     with trio.move_on_after(60):
-        await receive_loop(sock, lambda data, source: None)
+        async for _ in datagrams(sock, 2048, "test"):
+            pass
     # 60 s of virtual time: a spinning loop would never let the clock move (the test would hang);
     # a backing-off one tries about 20 times (0.05 s doubling to 5 s, then every 5 s).
     assert 10 < sock.calls < 30

@@ -7,20 +7,17 @@ a core: from the tenth error in a row, or at once for an error that is not ICMP'
 before it tries again, twice as long each time up to `MAX_DELAY`, and says so once per run in the
 log. A datagram received ends the run.
 
-    errors = ReceiveErrors("DHT")
-    while True:
-        try:
-            data, source = await sock.recvfrom(size)
-        except OSError as error:
-            await trio.sleep(errors.failed(error))
-            continue
-        errors.succeeded()
+    async for data, source in datagrams(sock, 2048, "DHT"):
+        ...
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import AsyncIterator
+
+import trio
 
 LOGGER = logging.getLogger("torrentish.udp")
 
@@ -58,3 +55,16 @@ class ReceiveErrors:
         self.in_a_row = 0
         self.delay = 0.0
         self.logged = False
+
+
+async def datagrams(sock, size: int, what: str) -> AsyncIterator[tuple[bytes, tuple]]:
+    """(data, source) for every datagram `sock` receives, riding out errors as above."""
+    errors = ReceiveErrors(what)
+    while True:
+        try:
+            data, source = await sock.recvfrom(size)
+        except OSError as error:
+            await trio.sleep(errors.failed(error))
+            continue
+        errors.succeeded()
+        yield data, source

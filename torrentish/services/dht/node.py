@@ -35,7 +35,7 @@ from torrentish.services.dht.peer_store import PeerStore
 from torrentish.services.dht.routing import RoutingTable
 from torrentish.services.dht.state import load_state, save_state
 from torrentish.services.dht.tokens import TokenIssuer
-from torrentish.net.receive_errors import ReceiveErrors
+from torrentish.net.receive_errors import datagrams
 
 __all__ = ["DhtConfig", "DhtNode", "PeersResult", "QueryFailed", "open_dht_node"]
 
@@ -146,14 +146,7 @@ class DhtNode:
 
     # -- receiving ---------------------------------------------------------------------------------
     async def _receive_loop(self, family: int, sock: trio.socket.SocketType) -> None:
-        errors = ReceiveErrors("DHT")
-        while True:
-            try:
-                data, source = await sock.recvfrom(RECEIVE_SIZE)
-            except OSError as error:  # e.g. ICMP port unreachable reported on the socket
-                await trio.sleep(errors.failed(error))
-                continue
-            errors.succeeded()
+        async for data, source in datagrams(sock, RECEIVE_SIZE, "DHT"):
             await self._datagram(data, (source[0], source[1]), family)
 
     async def _datagram(self, data: bytes, source: Address, family: int) -> None:

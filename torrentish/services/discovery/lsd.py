@@ -29,7 +29,7 @@ import trio
 from torrentish.services.discovery.interfaces import LanInterface, interfaces_for
 from torrentish.services.discovery.lsd_protocol import GROUP4, GROUP6, LSD_PORT, LsdError, encode_announces, parse_announce
 from torrentish import events as ev
-from torrentish.net.receive_errors import ReceiveErrors
+from torrentish.net.receive_errors import datagrams
 
 __all__ = ["AnnounceSchedule", "LocalDiscovery", "lsd_service"]
 
@@ -230,14 +230,7 @@ class LocalDiscovery:
         return sock
 
     async def _receive_loop(self, sock) -> None:
-        errors = ReceiveErrors("local discovery")
-        while True:
-            try:
-                data, source = await sock.recvfrom(2048)
-            except OSError as error:
-                await trio.sleep(errors.failed(error))
-                continue
-            errors.succeeded()
+        async for data, source in datagrams(sock, 2048, "local discovery"):
             self.on_datagram(data, source)
 
     async def _send_loop(self, sockets: list) -> None:

@@ -30,7 +30,7 @@ from torrentish.services.tracker import http_protocol as hp
 from torrentish.services.tracker import udp_protocol as up
 from torrentish.services.tracker.protocol import AnnounceRequest, TrackerError, TrackerFailure
 from torrentish.services.tracker.swarms import AnnounceResult, SwarmLimits, Swarms
-from torrentish.net.receive_errors import ReceiveErrors
+from torrentish.net.receive_errors import datagrams
 
 __all__ = ["TrackerConfig", "TrackerServer"]
 
@@ -273,15 +273,8 @@ class TrackerServer:
         await stream.send_all(data)
 
     async def _udp_loop(self, sock) -> None:
-        errors = ReceiveErrors("tracker (UDP)")
         with sock:
-            while True:
-                try:
-                    data, address = await sock.recvfrom(2048)
-                except OSError as error:  # e.g. ICMP errors reported on the socket
-                    await trio.sleep(errors.failed(error))
-                    continue
-                errors.succeeded()
+            async for data, address in datagrams(sock, 2048, "tracker (UDP)"):
                 reply = self.udp_reply(data, address, trio.current_time())
                 if reply is not None:
                     try:
