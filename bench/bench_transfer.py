@@ -72,7 +72,7 @@ ARIA2_FLAGS = (  # nothing but the tracker and direct connections; no console or
     "--auto-file-renaming=false", "--log-level=warn",
 )  # fmt: skip
 
-# libtorrent seed or leecher, TCP only (see /work/shared/reference-peers.md).
+# libtorrent seed or leecher, TCP only (see docs/reference-clients.md).
 LT_SCRIPT = r"""
 import signal, sys, time, libtorrent as lt
 mode, torrent, save, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

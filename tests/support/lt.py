@@ -1,7 +1,7 @@
 """libtorrent (the PyPI ``libtorrent`` 2.x bindings) as a reference peer in tests.
 
 ``LtSession`` is one libtorrent session set up for loopback tests (see
-/work/shared/reference-peers.md for why each setting matters):
+docs/reference-clients.md for why each setting matters):
 - TCP only: uTP off in both directions, else libtorrent tries uTP first and its TCP fall-back can be
   reset by repeated ``connect_peer`` calls, so it may never connect.
 - No DHT, LSD, UPnP, NAT-PMP, IP notifier: nothing but the peers a test names or the test tracker.

@@ -3,7 +3,7 @@
     python -m torrentish.swarm.lt_peer '<config JSON>'
 
 Needs the ``libtorrent`` Python bindings (PyPI ``libtorrent``; a test dependency of torrentish).
-Set up as /work/shared/reference-peers.md advises: TCP only (no uTP), no DHT/LSD/UPnP, many
+Set up as docs/reference-clients.md says: TCP only (no uTP), no DHT/LSD/UPnP, many
 connections per IP. Capacities on loopback are per-torrent limits (session limits do not apply to
 local peers); on namespaces, tc does it. The data is the same synthetic content as torrentish's,
 written to disk for a seed (libtorrent reads files), so every client serves identical pieces.
