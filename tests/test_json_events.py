@@ -39,6 +39,9 @@ SAMPLES = [
     ev.TrackerReply(4.0, "http://tracker.example/announce", peers=50, seeders=None, leechers=40, interval=1800.0),
     ev.TrackerFailed(4.0, "udp://tracker.example:6969", "timed out"),
     ev.PeersFound(4.0, "dht", 20),
+    ev.PortMapped(4.0, "natpmp", "tcp", 6881, "198.51.100.7", 40001, 7200),
+    ev.PortMapped(4.0, "upnp", "udp", 6881, None, 6881, 0),
+    ev.PortMappingFailed(4.0, "pcp", None, "no IPv4 default gateway to ask"),
     ev.Warning(4.0, "disk is slow"),
 ]
 

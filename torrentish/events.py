@@ -8,8 +8,9 @@ Every event type has a `kind`, the name it carries in the JSON event stream (doc
 event type needs a `kind` and an entry in docs/events.schema.json; tests/test_json_events.py checks
 both. `time` is trio's clock (`trio.current_time()`), not the wall clock.
 
-Addresses are `(host, port)` tuples. Services outside the engine (trackers, DHT, local discovery)
-publish `TrackerReply`, `TrackerFailed` and `PeersFound` on the same bus.
+Addresses are `(host, port)` tuples. Services outside the engine (trackers, DHT, local discovery,
+port mapping) publish `TrackerReply`, `TrackerFailed`, `PeersFound`, `PortMapped` and
+`PortMappingFailed` on the same bus.
 """
 
 from __future__ import annotations
@@ -138,6 +139,29 @@ class PeersFound(Event):
     kind: ClassVar[str] = "peers_found"
     source: str
     count: int
+
+
+@dataclass(frozen=True)
+class PortMapped(Event):
+    """The NAT gateway forwards `external_port` to our `internal_port` (new, or changed on renewal)."""
+
+    kind: ClassVar[str] = "port_mapped"
+    protocol: str  # upnp, natpmp, pcp
+    transport: str  # tcp, udp
+    internal_port: int
+    external_address: str | None  # the gateway's public address, if it said
+    external_port: int
+    lifetime: int  # seconds until the lease ends unless renewed; 0: until removed
+
+
+@dataclass(frozen=True)
+class PortMappingFailed(Event):
+    """A port mapping step failed: finding a gateway, mapping, renewing or removing. Never fatal."""
+
+    kind: ClassVar[str] = "port_mapping_failed"
+    protocol: str  # upnp, natpmp, pcp
+    transport: str | None  # tcp, udp; None when no mapping was attempted (no gateway found)
+    reason: str
 
 
 @dataclass(frozen=True)
