@@ -37,7 +37,8 @@ class FakeTracker:
 
 def fake_swarm(complete: bool = False):
     events = EventBus()
-    client = SimpleNamespace(rng=random.Random(1), peer_id=b"-TT0100-aaaaaaaaaaaa", port=6881, events=events)
+    client = SimpleNamespace(rng=random.Random(1), peer_id=b"-TT0100-aaaaaaaaaaaa", port=6881, events=events,
+                             announce_port=6881, announce_port_changed=trio.sleep_forever)
     torrent = SimpleNamespace(
         info=SimpleNamespace(info_hash=HASH, total_length=1000),
         uploaded=0,
@@ -101,6 +102,31 @@ async def test_started_regular_completed_and_stopped(autojump_clock):
         except trio.WouldBlock:
             break
     assert sum(isinstance(e, ev.TrackerReply) for e in replies) == 5
+
+
+async def test_a_new_nat_mapping_is_announced_at_once_with_the_external_port(autojump_clock):
+    from torrentish.engine.client import open_client
+
+    _, torrent = fake_swarm()
+    tracker = FakeTracker({"http://t/announce": reply(interval=1000)})
+    async with open_client(host="127.0.0.1") as client, trio.open_nursery() as nursery:
+        announcer = Announcer(TrackerTiers([["http://t/announce"]], random.Random(1)), client, torrent, tracker,
+                              AnnounceSettings())
+        nursery.start_soon(announcer.run)
+        await trio.sleep(5)
+        client.set_external("192.0.2.7", 40001)  # a port mapping service got one
+        await trio.sleep(5)
+        client.set_external("192.0.2.7", 40001)  # a renewal that changed nothing
+        await trio.sleep(5)
+        client.set_external(None, None)  # the mapping ended
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    assert [(t, e, r.port) for t, _, e, r in tracker.log] == [
+        (0, "started", client.port),
+        (5, "", 40001),
+        (15, "", client.port),
+        (20, "stopped", client.port),
+    ]
 
 
 async def test_a_torrent_complete_at_start_never_says_completed(autojump_clock):

@@ -45,10 +45,32 @@ class Client:
         self.peer_id = peer_id
         self.version = __version__
         self.port = 0
+        # Where peers outside a NAT reach us, when a port mapping service has mapped our port.
+        self.external_address: str | None = None
+        self.external_port: int | None = None
+        self._announce_port_changed = trio.Event()
         self.torrents: dict[bytes, Torrent] = {}
         self.events = EventBus()
         self.up_bucket = TokenBucket(settings.max_upload_rate, burst=256 * 1024)
         self.down_bucket = TokenBucket(settings.max_download_rate, burst=256 * 1024)
+
+    @property
+    def announce_port(self) -> int:
+        """The port we tell trackers, the DHT and peers: the NAT gateway's mapped port when we
+        have one, else the port we listen on."""
+        return self.external_port or self.port
+
+    def set_external(self, address: str | None, port: int | None) -> None:
+        """Record the mapping of our listen port on the NAT gateway (None, None: none any more)."""
+        before = self.announce_port
+        self.external_address, self.external_port = address, port
+        if self.announce_port != before:
+            self._announce_port_changed.set()
+            self._announce_port_changed = trio.Event()
+
+    async def announce_port_changed(self) -> None:
+        """Return the next time `announce_port` changes."""
+        await self._announce_port_changed.wait()
 
     def set_rate_limits(self, *, up: float | None = None, down: float | None = None) -> None:
         """Limits in bytes/s shared by all torrents (0: none; None: unchanged), from now on."""

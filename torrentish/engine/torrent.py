@@ -309,7 +309,7 @@ class Torrent:
                         encode_extended_handshake(
                             m={e.name: i for i, e in self.extensions.items()},
                             v=f"torrentish {self.client.version}",
-                            p=self.client.port or None,
+                            p=self.client.announce_port or None,
                             reqq=self.settings.max_queued_requests,
                             yourip=_compact_ip(peer.address[0]),
                             metadata_size=metadata_size,

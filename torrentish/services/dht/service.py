@@ -61,7 +61,7 @@ class DhtService:
                     peer.send(wire.encode(msg.Port(node.port)))
             delay = self.search_interval / 2  # doubled before its first use
             while True:
-                result, accepted = await node.announce(torrent.info_hash, client.port)
+                result, accepted = await node.announce(torrent.info_hash, client.announce_port)
                 found = [p for p in result.peers if p not in torrent.known]
                 if found:
                     torrent.add_peers(found)

@@ -161,7 +161,7 @@ class _Fetch:
                 raise _Unusable("that is ourselves")
             if not codec.extensions:
                 raise _Unusable("peer does not speak the extension protocol (BEP 10)")
-            greeting = encode_extended_handshake(OUR_IDS, v=f"torrentish {client.version}", p=client.port or None)
+            greeting = encode_extended_handshake(OUR_IDS, v=f"torrentish {client.version}", p=client.announce_port or None)
             out = wire.encode(msg.Extended(0, greeting))
             if codec.fast:
                 out += wire.encode(msg.HaveNone())

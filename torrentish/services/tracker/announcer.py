@@ -8,7 +8,8 @@ order, then those of the next tier, and stops at the first that answers, which m
 front of its tier. Events (BEP 3): `started` first, `completed` the moment the download finishes
 (not when it was already complete at start), `stopped` when the transfer ends (shielded from
 the cancellation, with a short deadline), regular announces every `interval` in between, never
-sooner than the tracker's `min interval`.
+sooner than the tracker's `min interval` - except once more at once when the port we announce
+changes (`Client.announce_port`: a NAT gateway mapped ours, or the mapping ended).
 
 No tracker failure stops a transfer: failures are published (`TrackerFailed`) and the round is
 retried with exponential backoff. The tracker's warnings are published as `Warning` events.
@@ -20,6 +21,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import AsyncIterator
 
 import trio
@@ -88,7 +90,7 @@ class Announcer:
         return AnnounceRequest(
             info_hash=torrent.info.info_hash,
             peer_id=self.client.peer_id,
-            port=self.client.port,
+            port=self.client.announce_port,
             uploaded=torrent.uploaded,
             downloaded=torrent.downloaded,
             left=max(0, torrent.info.total_length - torrent.done_bytes),
@@ -141,6 +143,24 @@ class Announcer:
             wait = max(wait, min(float(reply.min_interval), s.interval_cap))
         return wait
 
+    async def _next_news(self, wait: float, watch_completion: bool) -> str:
+        """Wait until the next announce is due ("timer", after `wait` seconds), the download
+        completes ("completed", if `watch_completion`) or our announce port changes ("port")."""
+        news = "timer"
+        async with trio.open_nursery() as nursery:
+
+            async def on(name: str, happens: Callable[[], Awaitable[object]]) -> None:
+                nonlocal news
+                await happens()
+                news = name
+                nursery.cancel_scope.cancel()
+
+            if watch_completion:
+                nursery.start_soon(on, "completed", self.torrent.completed.wait)
+            nursery.start_soon(on, "port", self.client.announce_port_changed)
+            nursery.start_soon(on, "timer", partial(trio.sleep, wait))
+        return news
+
     async def run(self) -> None:
         """Announce until cancelled, then say `stopped` to the tracker that answered last."""
         watch_completion = not self.torrent.completed.is_set()
@@ -155,14 +175,13 @@ class Announcer:
                 else:
                     failures += 1
                     wait = min(self.settings.retry_cap, self.settings.retry_first * 2 ** (failures - 1))
-                with trio.move_on_after(wait):
-                    if watch_completion:
-                        await self.torrent.completed.wait()
-                        watch_completion = False
-                        if event == "":  # `started` was heard: tell the tracker we finished
-                            event = "completed"
-                        continue
-                    await trio.sleep_forever()
+                news = await self._next_news(wait, watch_completion)
+                if news == "completed":
+                    watch_completion = False
+                    if event == "":  # `started` was heard: tell the tracker we finished
+                        event = "completed"
+                # On "port" (a NAT mapping came or went) announce now: the tracker hands out the
+                # port it heard last, and only the mapped one is reachable from outside.
         finally:
             if self.current is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(self.settings.stop_timeout):
