@@ -16,9 +16,10 @@ has checked its data and listens (torrentish: its resume record exists, since -q
 aria2: it listens only after ``-V`` and has announced); the leecher downloads into a fresh
 directory and exits when done (torrentish ``get``, aria2 ``--seed-time=0 --file-allocation=none``);
 then the seed gets SIGTERM. Each torrentish process has a fresh TORRENTISH_STATE_DIR, so nothing is
-resumed, and runs with ``--no-lsd --no-dht`` as aria2 runs without LPD, DHT and PEX. aria2 finds
-its peers through a test tracker (tests/support/tracker.py), one per run, whose URL is the only
-thing that differs between the runs' .torrent files (the info dictionary is the same bytes).
+resumed, and runs with ``--no-lsd --no-dht --no-port-mapping`` as aria2 runs without LPD, DHT and
+PEX. aria2 finds its peers through a test tracker (tests/support/tracker.py), one per run, whose
+URL is the only thing that differs between the runs' .torrent files (the info dictionary is the
+same bytes).
 
 Measured per run: wall time from the leecher's start to its exit; CPU time (user + system) of each
 side; peak RSS of each side. Every command runs under GNU time, which reports the command's own
@@ -102,11 +103,12 @@ CLIENTS = {"t": "torrentish", "a": "aria2", "l": "libtorrent"}
 
 
 def quiet_discovery_flags(command: str) -> list[str]:
-    """``--no-lsd``/``--no-dht`` where ``torrentish COMMAND`` has them: aria2 runs without LPD and DHT
-    too, and on a machine with a LAN address LSD would add a second connection to the same seed."""
+    """``--no-lsd``/``--no-dht``/``--no-port-mapping`` where ``torrentish COMMAND`` has them: aria2
+    runs without LPD and DHT too, on a machine with a LAN address LSD would add a second connection
+    to the same seed, and a benchmark has no business asking the machine's gateway for a port."""
     text = subprocess.run([PYTHON, "-m", "torrentish", command, "--help"], capture_output=True, text=True,
                           cwd=ROOT, env=dict(os.environ, COLUMNS="200")).stdout
-    return [flag for flag in ("--no-lsd", "--no-dht") if flag in text]
+    return [flag for flag in ("--no-lsd", "--no-dht", "--no-port-mapping") if flag in text]
 
 
 @dataclass

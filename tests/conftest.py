@@ -7,9 +7,10 @@
 - ``tracker``: a running test tracker (tests.support.tracker), closed after the test.
 
 Tests send traffic only to loopback or to namespaces they create: every torrentish process a test
-starts inherits TORRENTISH_LSD=0 and TORRENTISH_DHT=0 (no multicast on the host's interfaces, no
-public DHT routers), its own state and config dirs, and tests that exercise LSD or the DHT say
---lsd/--dht (with local bootstrap nodes) explicitly.
+starts inherits TORRENTISH_LSD=0, TORRENTISH_DHT=0 and TORRENTISH_PORT_MAPPING=0 (no multicast on
+the host's interfaces, no public DHT routers, nothing sent to the host's gateway), its own state
+and config dirs, and tests that exercise LSD, the DHT or port mapping turn them on explicitly
+(inside namespaces they build, or with local bootstrap nodes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def _contained_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     contained = {
         "TORRENTISH_LSD": "0",
         "TORRENTISH_DHT": "0",
+        "TORRENTISH_PORT_MAPPING": "0",
         "TORRENTISH_STATE_DIR": str(home / "state"),
         "XDG_CONFIG_HOME": str(home / "config"),
     }

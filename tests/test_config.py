@@ -79,6 +79,18 @@ def test_bad_files_are_one_line_errors_naming_the_file(tmp_path, text, message):
     assert "\n" not in str(caught.value)
 
 
+def test_port_mapping_keys_reach_get_seed_and_share(tmp_path):
+    path = write(tmp_path / "c.toml", 'port_mapping = false\nport_mapping_protocols = "UPnP, natpmp"\n')
+    defaults = load_config(path, environ={}).default_map()
+    for command in ("get", "seed", "share"):
+        assert defaults[command] == {"port_mapping": False, "port_mapping_protocols": "upnp,natpmp"}
+    env = {"TORRENTISH_PORT_MAPPING": "on", "TORRENTISH_PORT_MAPPING_PROTOCOLS": "pcp"}
+    assert load_config(path, environ=env).default_map()["seed"] == {"port_mapping": True,
+                                                                    "port_mapping_protocols": "pcp"}
+    with pytest.raises(ConfigError, match="^TORRENTISH_PORT_MAPPING_PROTOCOLS: port mapping protocols are"):
+        load_config(path, environ={"TORRENTISH_PORT_MAPPING_PROTOCOLS": "igd"})
+
+
 def test_bad_bytes_and_bad_variables(tmp_path):
     latin1 = tmp_path / "c.toml"
     latin1.write_bytes(b'download_dir = "/home/Jos\xe9"\n')

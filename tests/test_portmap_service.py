@@ -232,3 +232,15 @@ async def test_a_bug_in_port_mapping_ends_it_with_a_warning_not_the_transfer(aut
     await service_module.port_mapping_service()(client, SimpleNamespace(events=bus))
     [warning] = drain(events)
     assert isinstance(warning, ev.Warning) and "internal error" in warning.message
+
+
+def test_the_command_line_options_give_the_service_or_nothing():
+    import typer
+
+    from torrentish.cli.app import port_mapping_services, port_mapping_settings
+
+    settings = port_mapping_settings(True, "upnp,pcp")
+    assert settings.protocols == ("upnp", "pcp") and len(port_mapping_services(settings)) == 1
+    assert port_mapping_settings(False, "pcp,natpmp,upnp") is None and port_mapping_services(None) == []
+    with pytest.raises(typer.BadParameter, match="pcp, natpmp, upnp"):
+        port_mapping_settings(True, "miniupnp")

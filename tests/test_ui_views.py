@@ -354,3 +354,14 @@ def test_the_last_frame_says_who_took_part():
                        ev.PeerDisconnected(2.0, a, "both are seeds", downloaded=5000, uploaded=0))
     lines = draw(status(state="complete", done=5800 * MiB, peers=()), ledger, 80, 24).split("\n")
     assert lines[0].endswith("complete") and lines[3] == "peers 1 seen, 1 sent data, 0 got data"
+
+
+def test_a_port_mapping_shows_where_peers_reach_us():
+    ledger = ledger_of(ev.PortMapped(1.0, "upnp", "udp", 6881, "198.51.100.7", 6881, 7200),
+                       ev.PortMapped(1.0, "natpmp", "tcp", 6881, "198.51.100.7", 40001, 7200))
+    assert ledger.reachable_at == "198.51.100.7:40001"  # the TCP mapping: what peers dial
+    assert "reachable at 198.51.100.7:40001" in draw(status(), ledger, 120, 30)
+    assert logs.describe(ev.PortMapped(1.0, "pcp", "tcp", 6881, None, 6881, 0)) == \
+        "port mapping (pcp): TCP port 6881 -> our port 6881, until removed"
+    assert logs.describe(ev.PortMappingFailed(1.0, "upnp", None, "no device answered")) == \
+        "port mapping (upnp): no device answered"

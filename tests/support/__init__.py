@@ -205,5 +205,6 @@ class ManagedProcess:
 
 
 # What keeps a torrentish process a test starts off the host's real network: no LSD multicast on
-# its interfaces, no public DHT routers. Tests that build an environment from scratch add these.
-NO_HOST_DISCOVERY = {"TORRENTISH_LSD": "0", "TORRENTISH_DHT": "0"}
+# its interfaces, no public DHT routers, no port mapping (SSDP multicast, NAT-PMP to the host's
+# gateway). Tests that build an environment from scratch add these.
+NO_HOST_DISCOVERY = {"TORRENTISH_LSD": "0", "TORRENTISH_DHT": "0", "TORRENTISH_PORT_MAPPING": "0"}

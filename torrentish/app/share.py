@@ -170,12 +170,14 @@ async def share(
     lsd: bool = True,
     piece_length: int | None = None,
     max_up: int = 0,
+    port_mapping=None,
     settings=None,
     view=None,
     ready: Callable[[ShareDetails], None] | None = None,
     stop: trio.Event | None = None,
 ) -> TransferResult:
-    """Share `path` (a file or directory, or a .torrent whose data is at `data`) until `stop`."""
+    """Share `path` (a file or directory, or a .torrent whose data is at `data`) until `stop`.
+    `port_mapping` (a PortMapSettings) also asks the NAT gateway to forward the seed's port."""
     bind = None if is_wildcard(host) else host
     addresses = tuple(reachable_addresses(bind)) or ("127.0.0.1",)
     meta, data_dir, made = await _metainfo(path, data, piece_length, private=False)
@@ -231,6 +233,10 @@ async def share(
 
         # ut_metadata lets a bare magnet (a phone scanning the QR code) get the torrent from us.
         extensions, services = standard_extensions()
+        if port_mapping is not None:
+            from torrentish.services.portmap.service import port_mapping_service
+
+            services.insert(0, port_mapping_service(port_mapping))
         if any(others):
             services.append(tracker_service([t for t in others if t]))
         if lsd and not info.private:

@@ -241,14 +241,16 @@ async def get_magnet(
 
 
 def get_function(text: str, *, dht: bool | None = None, dht_bootstrap: Sequence[str] = (),
-                 save_torrent: Path | None = None, port: int = 0, lsd: bool = True) -> tuple[Callable, dict]:
+                 save_torrent: Path | None = None, port: int = 0, lsd: bool = True,
+                 services: Sequence = ()) -> tuple[Callable, dict]:
     """What ``torrentish get TEXT`` runs: (an async function taking transfer.get's options, the
     arguments that depend on the source).
 
     A .torrent, or a magnet link whose ``xs=`` source serves the .torrent, goes through
     discovery.sources (trackers, LSD, x.pe) and transfer.get; any other magnet link fetches its
     metadata from peers first (get_magnet). ut_metadata and PEX are always on; the DHT by default
-    for magnet links only; LSD unless ``lsd`` is False.
+    for magnet links only; LSD unless ``lsd`` is False. ``services`` (port mapping) run beside the
+    transfer itself, first.
     """
     from torrentish.services.discovery.sources import exact_sources, load_source, peer_sources_for
     from torrentish.formats.magnet import parse_magnet
@@ -261,18 +263,19 @@ def get_function(text: str, *, dht: bool | None = None, dht_bootstrap: Sequence[
         if not exact_sources(text):
             return get_magnet, {"magnet": magnet, "dht": config, "save_torrent": save_torrent,
                                 "client_sources": [lsd_peer_source] if lsd else [],  # with x.pe and the DHT
-                                "services_for": lambda meta: peer_sources_for(meta, magnet, lsd=lsd)}
+                                "services_for": lambda meta: peer_sources_for(meta, magnet, lsd=lsd),
+                                "services": list(services)}
     meta, magnet = load_source(text)
     if save_torrent is not None:
         if magnet is None:
             raise TorrentishError("--save-torrent is for magnet links: this is a .torrent file already")
         write_torrent(save_torrent, meta.info, magnet)
-    extensions, services = trackerless_services(config)
+    extensions, extra = trackerless_services(config)
     function = get
     if magnet is not None and magnet.select_only is not None:
         function = _selecting(get, selected_paths(meta.info, magnet.select_only))
     return function, {"info": meta.info, "extensions": extensions,
-                      "services": [*peer_sources_for(meta, magnet, lsd=lsd), *services]}
+                      "services": [*services, *peer_sources_for(meta, magnet, lsd=lsd), *extra]}
 
 
 def _selecting(function: Callable, paths: Sequence[str]) -> Callable:

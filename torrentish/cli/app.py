@@ -65,6 +65,39 @@ DhtBootstrap = Annotated[
                  help="Join the DHT through this node instead of the public routers; repeat for more."),
 ]
 
+PortMapping = Annotated[
+    bool, typer.Option("--port-mapping/--no-port-mapping",
+                       help="Ask the NAT gateway (UPnP, NAT-PMP, PCP) to forward the listen port; announce its port."),
+]
+PortMappingProtocols = Annotated[
+    str, typer.Option(metavar="LIST", help="Port mapping protocols to try, in order (pcp, natpmp, upnp)."),
+]
+DEFAULT_PORT_MAPPING_PROTOCOLS = "pcp,natpmp,upnp"
+
+
+def port_mapping_settings(enabled: bool, protocols: str):
+    """The port mapping service's settings for the command's options, or None when it is off."""
+    from torrentish.services.portmap.leases import parse_protocols
+
+    try:
+        chosen = parse_protocols(protocols)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--port-mapping-protocols'") from None
+    if not enabled:
+        return None
+    from torrentish.services.portmap.service import PortMapSettings
+
+    return PortMapSettings(protocols=chosen)
+
+
+def port_mapping_services(settings) -> list:
+    """[the port mapping service] for these settings, or [] when port mapping is off."""
+    if settings is None:
+        return []
+    from torrentish.services.portmap.service import port_mapping_service
+
+    return [port_mapping_service(settings)]
+
 
 def parse_peer(text: str) -> tuple[str, int]:
     """HOST:PORT or [IPv6]:PORT."""

@@ -63,6 +63,14 @@ def _flag(value: Any) -> bool:
     raise ValueError(f"expected true or false, not {value!r}")
 
 
+def _protocols(value: Any) -> str:
+    from torrentish.services.portmap.leases import parse_protocols
+
+    if not isinstance(value, str):
+        raise ValueError(f"port mapping protocols are text such as \"pcp,natpmp,upnp\", not {value!r}")
+    return ",".join(parse_protocols(value))
+
+
 @dataclass(frozen=True)
 class Key:
     name: str  # in the config file
@@ -82,6 +90,12 @@ KEYS: tuple[Key, ...] = (
         "find peers on the LAN (Local Service Discovery)"),
     Key("dht", "TORRENTISH_DHT", _flag, {"get": "dht", "seed": "dht", "info": "dht"},
         "use the DHT (for `get`: default on for magnet links only)"),
+    Key("port_mapping", "TORRENTISH_PORT_MAPPING", _flag,
+        {"get": "port_mapping", "seed": "port_mapping", "share": "port_mapping"},
+        "ask the NAT gateway to forward the listen port (UPnP, NAT-PMP, PCP)"),
+    Key("port_mapping_protocols", "TORRENTISH_PORT_MAPPING_PROTOCOLS", _protocols,
+        {"get": "port_mapping_protocols", "seed": "port_mapping_protocols", "share": "port_mapping_protocols"},
+        "port mapping protocols to try, in order: pcp, natpmp, upnp"),
 )
 
 

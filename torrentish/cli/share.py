@@ -11,7 +11,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from torrentish.cli.app import Quiet, app, parse_rate_option
+from torrentish.cli.app import (
+    DEFAULT_PORT_MAPPING_PROTOCOLS,
+    PortMapping,
+    PortMappingProtocols,
+    Quiet,
+    app,
+    parse_rate_option,
+    port_mapping_settings,
+)
 from torrentish.cli.errors import handle_errors
 from torrentish.cli.startup import startup_until_run
 from torrentish.errors import TorrentishError
@@ -82,6 +90,9 @@ def _share_view(quiet: bool):
                 say(f"peer {event.address[0]}:{event.address[1]} left ({event.reason}{sent})")
             elif isinstance(event, ev.TrackerFailed):
                 say(f"tracker {event.url}: {event.reason}")
+            elif isinstance(event, ev.PortMapped) and event.transport == "tcp":
+                where = f"{event.external_address or 'the gateway'}:{event.external_port}"
+                say(f"reachable from outside the LAN at {where} ({event.protocol} port mapping)")
             elif isinstance(event, ev.Warning):
                 say(f"warning: {event.message}")
 
@@ -125,6 +136,8 @@ def share(
     lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Announce on the LAN (Local Service Discovery).")] = True,
     qr: Annotated[bool, typer.Option("--qr/--no-qr", help="Print the magnet link as a QR code.")] = True,
     max_up: Annotated[Optional[str], typer.Option(metavar="RATE", help="Upload limit, e.g. 2MiB/s.")] = None,
+    port_mapping: PortMapping = True,
+    port_mapping_protocols: PortMappingProtocols = DEFAULT_PORT_MAPPING_PROTOCOLS,
     quiet: Quiet = False,
 ) -> None:
     """Share a file or directory on the LAN: make the torrent, seed it, run a tracker and local
@@ -138,8 +151,10 @@ def share(
 
       torrentish share film.torrent --data ~/Videos --no-qr
     """
-    from torrentish.cli.signals import run_until_signal
     from torrentish.app.share import share as share_path
+    from torrentish.cli.signals import run_until_signal
+
+    mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
 
     strict = port != 6881 or tracker_port != 6969  # a port the user chose must be that port
 
@@ -163,6 +178,7 @@ def share(
         tracker=tracker,
         lsd=lsd,
         max_up=parse_rate_option(max_up, "--max-up"),
+        port_mapping=mapping,
         view=_share_view(quiet),
         ready=ready,
     )

@@ -13,7 +13,25 @@ from typing import Annotated, Optional
 
 import typer
 
-from torrentish.cli.app import AsJson, Dht, DhtBootstrap, LogFile, MaxUp, Peers, Port, Quiet, Verbose, app, parse_peer, parse_rate_option
+from torrentish.cli.app import (
+    DEFAULT_PORT_MAPPING_PROTOCOLS,
+    AsJson,
+    Dht,
+    DhtBootstrap,
+    LogFile,
+    MaxUp,
+    Peers,
+    Port,
+    PortMapping,
+    PortMappingProtocols,
+    Quiet,
+    Verbose,
+    app,
+    parse_peer,
+    parse_rate_option,
+    port_mapping_services,
+    port_mapping_settings,
+)
 from torrentish.cli.errors import describe_error, handle_errors, leaf
 from torrentish.cli.signals import run_until_signal
 from torrentish.cli.startup import startup_until_run
@@ -100,6 +118,8 @@ def get(
     dht: Dht = None,
     dht_bootstrap: DhtBootstrap = None,
     lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Find peers on the LAN (Local Service Discovery).")] = True,
+    port_mapping: PortMapping = True,
+    port_mapping_protocols: PortMappingProtocols = DEFAULT_PORT_MAPPING_PROTOCOLS,
     save_torrent: Annotated[
         Optional[Path], typer.Option(metavar="FILE", show_default=False,
                                      help="For a magnet link: also save the .torrent once the metadata arrives."),
@@ -125,12 +145,14 @@ def get(
     """
     peers = [parse_peer(p) for p in peer or []]
     up, down = parse_rate_option(max_up, "--max-up"), parse_rate_option(max_down, "--max-down")
+    mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
     output = _output("get", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         from torrentish.app.trackerless import get_function  # .torrent or magnet; trackers, LSD, DHT, PEX
 
         function, source = get_function(torrent, dht=dht, dht_bootstrap=dht_bootstrap or (),
-                                        save_torrent=save_torrent, port=port, lsd=lsd)
+                                        save_torrent=save_torrent, port=port, lsd=lsd,
+                                        services=port_mapping_services(mapping))
         if "magnet" in source:
             output.say("fetching the torrent's metadata from peers", style="dim")
         result, interrupted = run_until_signal(
@@ -168,6 +190,8 @@ def seed(
     dht: Annotated[bool, typer.Option("--dht/--no-dht", help="Announce the torrent on the DHT.")] = False,
     dht_bootstrap: DhtBootstrap = None,
     lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Announce on the LAN (Local Service Discovery).")] = True,
+    port_mapping: PortMapping = True,
+    port_mapping_protocols: PortMappingProtocols = DEFAULT_PORT_MAPPING_PROTOCOLS,
     super_seed: Annotated[bool, typer.Option(
         "--super-seed", help="BEP 16 initial seeding: reveal pieces one at a time, so each leaves "
                              "this seed about once (for the first seed of a new torrent).")] = False,
@@ -195,12 +219,14 @@ def seed(
     peers = [parse_peer(p) for p in peer or []]
     extensions, services = trackerless_services(dht_config(dht, dht_bootstrap or (), port=port))
     up = parse_rate_option(max_up, "--max-up")
+    mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
     output = _output("seed", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         from torrentish.services.discovery.sources import peer_sources_for
 
         meta = _load(torrent)
-        services = [*services, *peer_sources_for(meta, lsd=lsd)]  # the torrent's trackers, LSD
+        # The mapping first, so the trackers' first announce is likelier to carry the mapped port.
+        services = [*port_mapping_services(mapping), *services, *peer_sources_for(meta, lsd=lsd)]
 
         def ready(client, torrent_) -> None:
             if output.mode == "live":

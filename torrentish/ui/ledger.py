@@ -41,6 +41,7 @@ class Ledger:
     banned: int = 0
     last_connect_error: str | None = None  # why the latest dial failed ("address: reason")
     completed_at: float | None = None  # seconds after start (Completed.elapsed)
+    reachable_at: str | None = None  # "address:port" the NAT gateway forwards to us (TCP port mapping)
     last: TorrentStatus | None = None  # the latest snapshot seen
 
     def apply(self, event: ev.Event) -> None:
@@ -70,6 +71,9 @@ class Ledger:
             self.banned += 1
         elif isinstance(event, ev.Completed):
             self.completed_at = event.elapsed
+        elif isinstance(event, ev.PortMapped) and event.transport == "tcp":
+            host = event.external_address or "gateway"
+            self.reachable_at = format_address((host, event.external_port))
 
     def observe(self, status: TorrentStatus) -> None:
         """Take the per-connection byte counts and client names of a snapshot."""

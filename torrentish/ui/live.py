@@ -125,6 +125,8 @@ def swarm_line(s: TorrentStatus, ledger: Ledger | None, width: int) -> Text:
             known = f"{swarm_seeds if swarm_seeds is not None else '?'} seeds, " \
                     f"{swarm_leechers if swarm_leechers is not None else '?'} leechers"
             parts.insert(1, (2, _part("swarm", known)))
+        if ledger.reachable_at is not None:  # through a port mapping on the NAT gateway
+            parts.append((4, _part("reachable at", ledger.reachable_at)))
         if ledger.failed_pieces:
             parts.append((2, _part("", f"{plural(ledger.failed_pieces, 'bad piece')}", "yellow")))
         if ledger.banned:

@@ -55,6 +55,9 @@ LEVELS: dict[type, int] = {
     ev.TrackerReply: logging.INFO,
     ev.TrackerFailed: logging.WARNING,
     ev.PeersFound: logging.INFO,
+    ev.PortMapped: logging.INFO,
+    # Most networks have no gateway for one protocol or another: not worth a warning.
+    ev.PortMappingFailed: logging.INFO,
     ev.Warning: logging.WARNING,
 }
 
@@ -90,6 +93,14 @@ def describe(event: ev.Event) -> str | None:
             return f"tracker {url}: {plain_reason(reason)}"
         case ev.PeersFound(source=source, count=count):
             return f"{source}: {count} peers"
+        case ev.PortMapped(protocol=protocol, transport=transport, internal_port=inside,
+                           external_address=address, external_port=outside, lifetime=lifetime):
+            lease = f"for {format_duration(lifetime)}" if lifetime else "until removed"
+            where = f"{address}:{outside}" if address else f"port {outside}"
+            return f"port mapping ({protocol}): {transport.upper()} {where} -> our port {inside}, {lease}"
+        case ev.PortMappingFailed(protocol=protocol, transport=transport, reason=reason):
+            what = f" {transport.upper()}" if transport else ""
+            return f"port mapping ({protocol}){what}: {reason}"
         case ev.Warning(message=message):
             return message
     return None
