@@ -22,7 +22,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import pytest
 
@@ -54,6 +54,18 @@ def require_netns() -> None:
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def delete_namespaces(names: Iterable[str]) -> None:
+    """Kill whatever still runs in each namespace (all of it started by the test), then delete it."""
+    for name in names:
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def _ip(*args: str) -> None:
@@ -103,14 +115,7 @@ class Lan:
 
     def close(self) -> None:
         """End whatever still runs in the namespaces, then delete them (and their interfaces)."""
-        for name in reversed(self._made):
-            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        delete_namespaces(reversed(self._made))
         self._made.clear()
 
     # ------------------------------------------------------------------------------------- use
