@@ -4,12 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Reference clients from Debian: aria2 (peer), mktorrent (torrent maker), iproute2 (namespaces).
+# Reference clients from Debian: aria2 (peer), mktorrent (torrent maker), iproute2 (namespaces),
+# nftables and miniupnpd (the NAT router and its UPnP IGD / NAT-PMP / PCP server in namespaces;
+# the package installs no service, so nothing runs outside the tests).
 need=()
 command -v aria2c >/dev/null || need+=(aria2)
 command -v mktorrent >/dev/null || need+=(mktorrent)
 command -v opentracker >/dev/null || need+=(opentracker)
 command -v tc >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
+command -v miniupnpd >/dev/null || need+=(miniupnpd-nftables)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
