@@ -5,6 +5,7 @@
 - ``port_factory``: a callable giving a fresh free TCP port on 127.0.0.1 on every call.
 - ``logs``: a directory for the logs of the processes a test runs (inside ``tmp_path``).
 - ``tracker``: a running test tracker (tests.support.tracker), closed after the test.
+- Hypothesis runs without its per-example deadline (a timing check, which would flake under load).
 
 Tests send traffic only to loopback or to namespaces they create: every torrentish process a test
 starts inherits TORRENTISH_LSD=0, TORRENTISH_DHT=0 and TORRENTISH_PORT_MAPPING=0 (no multicast on
@@ -20,11 +21,17 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.support import free_port, require_tool
 from tests.support.tracker import Tracker
 
 __all__ = ["require_tool"]
+
+# Hypothesis's default 200 ms per example measures the machine, not the code: on a loaded CI
+# machine a slow example is no bug, and a flaky failure hides real ones. Speed is for bench/.
+settings.register_profile("torrentish", deadline=None)
+settings.load_profile("torrentish")
 
 
 @pytest.fixture(autouse=True, scope="session")
