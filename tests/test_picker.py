@@ -124,6 +124,20 @@ def test_sequential_takes_lowest_index_first_within_priority():
     assert order(make("3121", prio="1121", strategy="sequential")) == [2, 0, 1, 3]
 
 
+def test_switching_to_sequential_and_back_keeps_open_pieces_and_requests():
+    picker = make("3123", blocks=2)
+    first = picker.pick("a", Bitfield.full(4), 1)
+    assert first == [blk(1, 0)]  # rarest
+    picker.set_strategy("sequential")
+    assert picker.strategy == "sequential"
+    assert [b.index for b in picker.pick("b", Bitfield.full(4), 5)] == [1, 0, 0, 2, 2]
+    assert picker.requests("a") == first
+    picker.set_strategy("rarest")
+    assert [b.index for b in picker.pick("c", Bitfield.full(4), 2)] == [3, 3]
+    with pytest.raises(ValueError):
+        picker.set_strategy("fastest")
+
+
 def test_random_strategy_ignores_rarity_but_not_priority():
     firsts = {order(make("9" * 9 + "1", seed=s, strategy="random"))[0] for s in range(30)}
     assert len(firsts) > 3
@@ -362,6 +376,8 @@ def test_simulated_swarm_keeps_invariants_and_completes(num_pieces, blocks, prio
             index, value = rng.randrange(num_pieces), rng.choice([0, 1, 2])
             prio[index] = value
             picker.set_priority(index, value)
+        elif action < 0.95:  # the user switches sequential on or off mid-download
+            picker.set_strategy(rng.choice(["rarest", "random", "sequential"]))
         elif action < 0.97 and name != "seed":
             picker.peer_gone(name)
             picker.peer_lost(peers.pop(name))

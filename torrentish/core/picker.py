@@ -215,6 +215,23 @@ class PiecePicker:
         elif not now_wanted:
             self._free_list_remove(part)
 
+    def set_strategy(self, strategy: str) -> None:
+        """Change how pieces are chosen from now on (a user switching sequential on or off);
+        open pieces and requests are kept."""
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown picking strategy {strategy!r}; expected one of {STRATEGIES}")
+        if strategy == self.strategy:
+            return
+        bucketed = [index for index, key in enumerate(self._key_of) if key is not None]
+        for index in bucketed:
+            self._bucket_remove(index)
+        self._buckets, self._keys = {}, []
+        self.strategy = strategy
+        self._rarest = strategy == "rarest"
+        self._sequential = strategy == "sequential"
+        for index in bucketed:
+            self._bucket_add(index)
+
     def set_file_priorities(self, priorities: Sequence[int]) -> None:
         """Per-file priorities; a piece shared by files gets the highest of theirs."""
         geometry = self.geometry

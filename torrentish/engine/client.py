@@ -82,15 +82,27 @@ class Client:
         storage: Storage,
         *,
         peers=(),
+        **options,
+    ) -> Torrent:
+        """Start a torrent in the client's nursery: checks existing data, then trades with peers.
+        Returns once checked. `options` are make_torrent's."""
+        torrent = self.make_torrent(info, storage, **options)
+        torrent.add_peers(peers)
+        await self._nursery.start(self.run_torrent, torrent)
+        return torrent
+
+    def make_torrent(
+        self,
+        info: Info,
+        storage: Storage,
+        *,
         strategy: str = "rarest",
         wanted_files: set[int] | None = None,
         upload_only: bool = False,
         extensions=(),
     ) -> Torrent:
-        """Start a torrent: checks existing data, then trades with peers. Returns once checked."""
-        if info.info_hash in self.torrents:
-            raise ValueError("torrent already added")
-        torrent = Torrent(
+        """A torrent of this client, not running yet (see run_torrent)."""
+        return Torrent(
             info,
             storage,
             client=self,
@@ -101,14 +113,19 @@ class Client:
             upload_only=upload_only,
             extensions=extensions,
         )
-        torrent.add_peers(peers)
-        self.torrents[info.info_hash] = torrent
+
+    async def run_torrent(self, torrent: Torrent, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Run `torrent` in the caller's task until cancelled (`task_status.started` once its data
+        is checked). Incoming connections reach it while it runs. An error in the torrent
+        (a full disk, say) ends this call only: whoever runs it decides what that means."""
+        if torrent.info_hash in self.torrents:
+            raise ValueError("torrent already added")
+        self.torrents[torrent.info_hash] = torrent
         try:
-            await self._nursery.start(torrent.run)
-        except BaseException:
-            self.torrents.pop(info.info_hash, None)
-            raise
-        return torrent
+            await torrent.run(task_status=task_status)
+        finally:
+            if self.torrents.get(torrent.info_hash) is torrent:
+                del self.torrents[torrent.info_hash]
 
     def connection_count(self) -> int:
         return sum(len(t.peers) for t in self.torrents.values())

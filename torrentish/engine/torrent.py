@@ -72,7 +72,11 @@ class Torrent:
         self.picker = PiecePicker(
             self.geometry, rng, strategy=strategy, max_open_bytes=settings.assembly_budget
         )
-        self.wanted_files = wanted_files
+        self.wanted_files = wanted_files  # None: every file
+        # Per file: 0 = not wanted, higher values picked first (None: every file alike).
+        self.file_priorities: list[int] | None = (
+            None if wanted_files is None else [int(i in wanted_files) for i in range(len(info.files))]
+        )
         self.peers: dict[bytes, PeerConnection] = {}
         self.assembly: dict[int, PieceBuffer] = {}
         self._spare_buffers = SpareBuffers(self.geometry.piece_length, settings.assembly_budget)
@@ -82,6 +86,9 @@ class Torrent:
 
         self.up_bucket = TokenBucket(settings.max_upload_rate, burst=256 * 1024)
         self.down_bucket = TokenBucket(settings.max_download_rate, burst=256 * 1024)
+        # False: only this torrent's own limits apply, not the client's (Transmission's
+        # honorsSessionLimits).
+        self.honors_client_limits = True
         self.down = RateMeter()
         self.up = RateMeter()
         self.downloaded = 0  # payload bytes received (incl. waste)
@@ -170,14 +177,38 @@ class Torrent:
             self.events.publish(ev.StateChanged(trio.current_time(), state))
 
     def _apply_file_selection(self) -> None:
-        if self.wanted_files is None:
+        if self.file_priorities is None:
             return
-        wanted_pieces: set[int] = set()
-        for file_index in self.wanted_files:
-            wanted_pieces.update(self.geometry.pieces_of_file(file_index))
-        for index in range(self.num_pieces):
-            if index not in wanted_pieces:
-                self.picker.set_priority(index, 0)
+        # Pad files (BEP 47) never decide a piece: they share it with the file they follow.
+        priorities = [0 if entry.padding else p for entry, p in zip(self.info.files, self.file_priorities)]
+        self.picker.set_file_priorities(priorities)
+
+    def set_file_priorities(self, priorities: Sequence[int]) -> None:
+        """Per-file priorities (0: not wanted; higher first), also while running: pieces only
+        unwanted files need are no longer requested, and a finished torrent downloads again
+        when a file it lacks becomes wanted."""
+        if len(priorities) != len(self.info.files) or any(p < 0 for p in priorities):
+            raise ValueError(f"{len(priorities)} priorities for {len(self.info.files)} files")
+        self.file_priorities = list(priorities)
+        everything = all(p > 0 for entry, p in zip(self.info.files, priorities) if not entry.padding)
+        self.wanted_files = None if everything else {i for i, p in enumerate(priorities) if p > 0}
+        if not self._serving:
+            return  # applied when the check of existing data is over
+        self._apply_file_selection()
+        if self.picker.complete:
+            self.finish()
+        elif self.completed.is_set():
+            self.completed = trio.Event()  # those who waited on the old one have seen it set
+            self._set_state("downloading")
+        self.resume_dirty = True
+        for peer in list(self.peers.values()):
+            self._peer_progress_changed(peer)
+        self.refill_all()
+
+    def set_sequential(self, sequential: bool) -> None:
+        """Fetch pieces in order (streaming) or rarest first, from now on."""
+        self.picker.set_strategy("sequential" if sequential else "rarest")
+        self.refill_all()
 
     def finish(self) -> None:
         if self.completed.is_set():
@@ -528,6 +559,8 @@ class Torrent:
         set_limits(self.up_bucket, self.down_bucket, up, down, trio.current_time())
 
     def download_delay(self, n: int, now: float) -> float:
+        if not self.honors_client_limits:
+            return self.down_bucket.delay(n, now)
         return max(self.down_bucket.delay(n, now), self.client.down_bucket.delay(n, now))
 
     def read_size(self, largest: int) -> int:
@@ -537,7 +570,7 @@ class Torrent:
 
         Under a client-wide limit every peer of every torrent reads the same amount: readers
         share that bucket in proportion to what they read at a time."""
-        rate = self.client.down_bucket.rate or self.down_bucket.rate
+        rate = (self.honors_client_limits and self.client.down_bucket.rate) or self.down_bucket.rate
         if not rate:
             return largest
         return max(MIN_READ, min(largest, int(rate * LIMITED_READ_SECONDS)))

@@ -142,6 +142,8 @@ class Uploads:
     def delay(self, n: int, now: float) -> float:
         """How long to wait before sending n more bytes (per-torrent and global limits)."""
         torrent = self.torrent
+        if not torrent.honors_client_limits:
+            return torrent.up_bucket.delay(n, now)
         return max(torrent.up_bucket.delay(n, now), torrent.client.up_bucket.delay(n, now))
 
     # ----------------------------------------------------------------------- choking

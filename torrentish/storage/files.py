@@ -16,9 +16,11 @@ I/O: positional reads and writes (``os.preadv``/``os.pwrite``) in worker threads
 first write, sparse: ``ftruncate`` to their length, so unwritten ranges stay holes and ``has_data``
 can tell them apart with ``SEEK_HOLE``.
 
-Resume record: ``resume_path`` holds a bencoded ``{version, info_hash, pieces, file_sizes,
-file_mtimes}``, written atomically. On load it is untrusted: anything malformed or foreign gives an
-empty set, and pieces of files that are now missing, shorter, or modified since are dropped.
+Resume record: a bencoded ``{version, info_hash, pieces, file_sizes, file_mtimes}`` kept by a
+``ResumeStore``: ``resume_path`` alone is a file of its own, written atomically (``ResumeFile``); a
+session keeps the record inside its per-torrent state file instead. On load it is untrusted:
+anything malformed or foreign gives an empty set, and pieces of files that are now missing,
+shorter, or modified since are dropped.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Protocol
 
 import trio
 
@@ -59,6 +62,36 @@ WRITE_CHUNK = 16 * 1024
 _RWF_NOWAIT = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+: read only what the page cache has
 
 
+class ResumeStore(Protocol):
+    """Where a FileStorage keeps its resume record. Both methods run in worker threads."""
+
+    def load(self, limits: bencoding.Limits) -> object | None:
+        """The decoded record (untrusted), or None when there is none or it does not decode."""
+
+    def save(self, record: dict) -> None:
+        """Keep ``record`` durably (atomically); raises OSError."""
+
+
+class ResumeFile:
+    """The resume record as a file of its own (``get``/``seed``: the state dir's resume/)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def load(self, limits: bencoding.Limits) -> object | None:
+        try:
+            with open(self.path, "rb") as f:
+                return bencoding.decode(f.read(limits.max_size + 1), limits)
+        except (OSError, TorrentishError):
+            return None
+
+    def save(self, record: dict) -> None:
+        write_atomically(self.path, bencoding.encode(record))
+
+
 class FileStorage(Storage):
     """Piece data in the torrent's files under ``content_path``."""
 
@@ -69,6 +102,7 @@ class FileStorage(Storage):
         *,
         writable: bool = True,
         resume_path: Path | None = None,
+        resume_store: ResumeStore | None = None,
         max_open_files: int = MAX_OPEN_FILES,
     ) -> None:
         self.content_path = Path(os.path.abspath(content_path))
@@ -76,6 +110,7 @@ class FileStorage(Storage):
         self.geometry = info.geometry()
         self.writable = writable
         self.resume_path = None if resume_path is None else Path(resume_path)
+        self.resume_store = resume_store or (None if resume_path is None else ResumeFile(resume_path))
         # Components below content_path for each file; None for pad files; () for a single file.
         self._relative: list[tuple[str, ...] | None] = [
             None if entry.padding else _safe_components(entry.path[1:] if info.multi_file else ())
@@ -326,7 +361,7 @@ class FileStorage(Storage):
         return [size for size, _ in stats], [mtime for _, mtime in stats]
 
     def _save_completed(self, pieces: frozenset[int]) -> None:
-        if self.resume_path is None:
+        if self.resume_store is None:
             return
         bits = Bitfield(self.geometry.num_pieces)
         for index in pieces:
@@ -340,27 +375,19 @@ class FileStorage(Storage):
             "file_mtimes": mtimes,
         }
         try:
-            _write_atomically(self.resume_path, bencoding.encode(record))
+            self.resume_store.save(record)
         except OSError as error:
             reason = error.strerror or error
-            raise StorageError(f"cannot save resume data to {self.resume_path}: {reason}") from None
+            raise StorageError(f"cannot save resume data to {self.resume_store}: {reason}") from None
 
     def _load_completed(self) -> set[int]:
-        if self.resume_path is None:
+        if self.resume_store is None:
             return set()
-        count = len(self.info.files)
-        limits = bencoding.Limits(
-            max_size=(self.geometry.num_pieces + 7) // 8 + 48 * count + 4096,
-            max_depth=3,
-            max_items=2 * count + 16,
-            max_int_digits=20,
-        )
+        record = self.resume_store.load(resume_limits(self.info))
         try:
-            with open(self.resume_path, "rb") as f:
-                record = bencoding.decode(f.read(limits.max_size + 1), limits)
-            pieces, sizes, mtimes = _check_record(record, self.info.info_hash, count)
+            pieces, sizes, mtimes = _check_record(record, self.info.info_hash, len(self.info.files))
             bits = Bitfield(self.geometry.num_pieces, pieces)
-        except (OSError, TorrentishError):
+        except TorrentishError:
             return set()
         completed = set(bits)
         now_sizes, now_mtimes = self._file_stats()
@@ -373,6 +400,17 @@ class FileStorage(Storage):
         # The record is untrusted: a piece over a sparse hole was never written, whatever it says.
         geometry = self.geometry
         return {i for i in completed if self._has_data(geometry.piece_offset(i), geometry.piece_size(i))}
+
+
+def resume_limits(info: Info) -> bencoding.Limits:
+    """The bencoding limits a resume record of this torrent fits in."""
+    count = len(info.files)
+    return bencoding.Limits(
+        max_size=(info.num_pieces + 7) // 8 + 48 * count + 4096,
+        max_depth=3,
+        max_items=2 * count + 16,
+        max_int_digits=20,
+    )
 
 
 def _check_record(record: object, info_hash: bytes, file_count: int) -> tuple[bytes, list[int], list[int]]:
@@ -406,7 +444,7 @@ def _safe_components(parts: tuple[str, ...]) -> tuple[str, ...]:
     return parts
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or the new content."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
