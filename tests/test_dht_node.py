@@ -13,6 +13,7 @@ import trio
 from tests.support.trackerless import LOCALHOST, local_config, local_dht, make_info
 from torrentish.formats import bencoding
 from torrentish.services.dht import krpc
+from torrentish.services.dht.config import ipv6_available
 from torrentish.services.dht.node import open_dht_node
 from torrentish.services.dht.service import DhtService
 from torrentish.engine.client import open_client
@@ -58,15 +59,6 @@ async def raw():
     await sock.bind((LOCALHOST, 0))
     with sock:
         yield RawSocket(sock)
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 # -- the basics --------------------------------------------------------------------------------------------
@@ -198,7 +190,7 @@ async def test_a_damaged_state_file_means_a_fresh_start(tmp_path):
 # -- IPv6 (BEP 32) -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback on this machine")
 async def test_ipv6_nodes_find_each_other_and_answer_want():
     base = dict(host6="::1")
     async with open_dht_node(local_config(**base)) as first:

@@ -43,6 +43,9 @@ SAMPLES = [
     ev.PortMapped(4.0, "upnp", "udp", 6881, None, 6881, 0),
     ev.PortMappingFailed(4.0, "pcp", None, "no IPv4 default gateway to ask"),
     ev.Warning(4.0, "disk is slow"),
+    ev.TorrentAdded(5.0, 1, "ab" * 20, "film.mkv"),
+    ev.TorrentRemoved(5.0, 1, "ab" * 20),
+    ev.TorrentError(5.0, 2, "cd" * 20, "/srv/x/film.mkv: No space left on device"),
 ]
 
 

@@ -10,7 +10,8 @@ both. `time` is trio's clock (`trio.current_time()`), not the wall clock.
 
 Addresses are `(host, port)` tuples. Services outside the engine (trackers, DHT, local discovery,
 port mapping) publish `TrackerReply`, `TrackerFailed`, `PeersFound`, `PortMapped` and
-`PortMappingFailed` on the same bus.
+`PortMappingFailed` on the same bus; a session (many torrents on one bus) adds `TorrentAdded`,
+`TorrentRemoved` and `TorrentError`, which name their torrent.
 """
 
 from __future__ import annotations
@@ -167,6 +168,34 @@ class PortMappingFailed(Event):
 @dataclass(frozen=True)
 class Warning(Event):  # noqa: A001 - read as ev.Warning
     kind: ClassVar[str] = "warning"
+    message: str
+
+
+@dataclass(frozen=True)
+class TorrentAdded(Event):
+    """A session took a torrent on (torrentish/session). `info_hash` in hex."""
+
+    kind: ClassVar[str] = "torrent_added"
+    id: int
+    info_hash: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TorrentRemoved(Event):
+    kind: ClassVar[str] = "torrent_removed"
+    id: int
+    info_hash: str
+
+
+@dataclass(frozen=True)
+class TorrentError(Event):
+    """A session's torrent stopped on an error of its own (a full disk, bad metadata, a bug);
+    the session's other torrents go on."""
+
+    kind: ClassVar[str] = "torrent_error"
+    id: int
+    info_hash: str
     message: str
 
 

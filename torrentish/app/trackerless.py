@@ -13,7 +13,6 @@ dictionary is verified, as the transfer's announce service. BEP 53 ``so=`` selec
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import trio
 
-from torrentish.services.dht.config import DEFAULT_BOOTSTRAP, DhtConfig
+from torrentish.services.dht.config import DEFAULT_BOOTSTRAP, DhtConfig, ipv6_available
 from torrentish.services.dht.node import DhtNode, open_dht_node
 from torrentish.services.dht.service import DhtService, dht_peer_source
 from torrentish.services.dht.state import default_state_path
@@ -50,15 +49,6 @@ __all__ = [
 Address = tuple[str, int]
 
 
-def _ipv6_available() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 def dht_config(enabled: bool, bootstrap: Sequence[str] = (), *, port: int = 0,
                state_path: Path | None | bool = True) -> DhtConfig | None:
     """The DHT settings for a command: None when disabled; the public routers unless ``bootstrap``
@@ -67,7 +57,7 @@ def dht_config(enabled: bool, bootstrap: Sequence[str] = (), *, port: int = 0,
         return None
     return DhtConfig(
         port=port,
-        host6="::" if _ipv6_available() else None,
+        host6="::" if ipv6_available() else None,
         bootstrap=tuple(bootstrap) or DEFAULT_BOOTSTRAP,
         state_path=default_state_path() if state_path is True else (state_path or None),
     )

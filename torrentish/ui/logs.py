@@ -59,6 +59,9 @@ LEVELS: dict[type, int] = {
     # Most networks have no gateway for one protocol or another: not worth a warning.
     ev.PortMappingFailed: logging.INFO,
     ev.Warning: logging.WARNING,
+    ev.TorrentAdded: logging.INFO,
+    ev.TorrentRemoved: logging.INFO,
+    ev.TorrentError: logging.ERROR,
 }
 
 
@@ -103,6 +106,12 @@ def describe(event: ev.Event) -> str | None:
             return f"port mapping ({protocol}){what}: {reason}"
         case ev.Warning(message=message):
             return message
+        case ev.TorrentAdded(id=ident, name=name):
+            return f"torrent {ident} added: {name}"
+        case ev.TorrentRemoved(id=ident, info_hash=info_hash):
+            return f"torrent {ident} removed ({info_hash})"
+        case ev.TorrentError(id=ident, message=message):
+            return f"torrent {ident} stopped: {message}"
     return None
 
 

@@ -29,7 +29,8 @@ import trio
 from torrentish import events as ev
 from torrentish.services.tracker.protocol import AnnounceRequest, AnnounceResponse, TrackerError
 
-__all__ = ["AnnounceSettings", "TrackerTiers", "Announcer", "tracker_service", "open_transport", "SCHEMES"]
+__all__ = ["AnnounceSettings", "TrackerTiers", "TrackerStats", "Announcer", "tracker_service", "open_transport",
+           "SCHEMES"]
 
 Transport = Callable[[str, AnnounceRequest], Awaitable[AnnounceResponse]]
 SCHEMES = ("http://", "https://", "udp://")
@@ -72,6 +73,22 @@ class TrackerTiers:
         urls.insert(0, url)
 
 
+@dataclass
+class TrackerStats:
+    """What one tracker last said, for status views (times on trio's clock; None: never)."""
+
+    url: str
+    tier: int
+    last_announce: float | None = None
+    succeeded: bool = False
+    result: str = ""  # "Success" or why it failed
+    seeders: int | None = None
+    leechers: int | None = None
+    peers: int = 0  # addresses in the last reply
+    next_announce: float | None = None
+    announcing: bool = False
+
+
 class Announcer:
     """One torrent's announce loop. `transport(url, request)` does one announce or raises TrackerError."""
 
@@ -84,6 +101,12 @@ class Announcer:
         self.key = client.rng.getrandbits(32)
         self.tracker_ids: dict[str, bytes] = {}
         self.current: str | None = None  # the tracker that answered last
+        self.stats = {url: TrackerStats(url, tier) for tier, url in tiers.in_order()}
+        self._reannounce = trio.Event()
+
+    def reannounce(self) -> None:
+        """Announce now rather than at the next interval (a user's "ask for more peers")."""
+        self._reannounce.set()
 
     def request(self, event: str) -> AnnounceRequest:
         torrent = self.torrent
@@ -106,11 +129,18 @@ class Announcer:
         if tracker_id is not None:
             request = replace(request, tracker_id=tracker_id)
         events = self.torrent.events
+        stats = self.stats.get(url) or self.stats.setdefault(url, TrackerStats(url, 0))
+        stats.announcing = True
         try:
             reply = await self.transport(url, request)
         except TrackerError as exc:
+            stats.last_announce, stats.succeeded, stats.result = trio.current_time(), False, str(exc)
             events.publish(ev.TrackerFailed(trio.current_time(), url, str(exc)))
             raise
+        finally:
+            stats.announcing = False
+        stats.last_announce, stats.succeeded, stats.result = trio.current_time(), True, "Success"
+        stats.seeders, stats.leechers, stats.peers = reply.complete, reply.incomplete, len(reply.peers)
         if reply.tracker_id is not None:
             self.tracker_ids[url] = reply.tracker_id
         if reply.warning:
@@ -145,7 +175,8 @@ class Announcer:
 
     async def _next_news(self, wait: float, watch_completion: bool) -> str:
         """Wait until the next announce is due ("timer", after `wait` seconds), the download
-        completes ("completed", if `watch_completion`) or our announce port changes ("port")."""
+        completes ("completed", if `watch_completion`), our announce port changes ("port") or
+        the user asks for an announce ("reannounce")."""
         news = "timer"
         async with trio.open_nursery() as nursery:
 
@@ -158,6 +189,7 @@ class Announcer:
             if watch_completion:
                 nursery.start_soon(on, "completed", self.torrent.completed.wait)
             nursery.start_soon(on, "port", self.client.announce_port_changed)
+            nursery.start_soon(on, "reannounce", self._reannounce.wait)
             nursery.start_soon(on, "timer", partial(trio.sleep, wait))
         return news
 
@@ -175,6 +207,8 @@ class Announcer:
                 else:
                     failures += 1
                     wait = min(self.settings.retry_cap, self.settings.retry_first * 2 ** (failures - 1))
+                if self.current is not None:
+                    self.stats[self.current].next_announce = trio.current_time() + wait
                 news = await self._next_news(wait, watch_completion)
                 if news == "completed":
                     watch_completion = False
@@ -182,6 +216,8 @@ class Announcer:
                         event = "completed"
                 # On "port" (a NAT mapping came or went) announce now: the tracker hands out the
                 # port it heard last, and only the mapped one is reachable from outside.
+                if news == "reannounce":
+                    self._reannounce = trio.Event()
         finally:
             if self.current is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(self.settings.stop_timeout):

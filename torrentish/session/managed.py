@@ -1,0 +1,575 @@
+"""One torrent of a session: its options, its place in the queue, and the task that runs it.
+
+A ManagedTorrent outlives the engine's Torrent (engine/torrent.py), which exists only while it
+runs. At most one task works on it at a time, in the session's nursery under a cancel scope of
+its own: a check of the data on disk (`_check`), or the transfer (`_run`: the metadata of a magnet
+link first, then the engine torrent with its services). Whatever goes wrong inside that task,
+a full disk, a vanished directory, bad metadata or a bug, ends that task alone: the torrent
+stops with `error` 3 (Transmission's "local error") and the message, and the session's other
+torrents never notice.
+
+Options set here apply at once to a running torrent and are kept in its state record
+(session/store.py); the session saves records that changed (`dirty`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import trio
+
+from torrentish.core.bitfield import Bitfield
+from torrentish import events as ev
+from torrentish.errors import TorrentishError
+from torrentish.formats.metainfo import Info, Metainfo
+from torrentish.session import policy
+from torrentish.session.services import TorrentServices
+from torrentish.session.state import TorrentState
+from torrentish.storage.files import FileStorage
+
+if TYPE_CHECKING:
+    from torrentish.formats.magnet import Magnet
+    from torrentish.session.session import Session
+
+log = logging.getLogger("torrentish.session")
+LOCAL_ERROR = 3  # Transmission's TR_STAT_LOCAL_ERROR
+
+
+class ManagedTorrent:
+    def __init__(self, session: Session, state: TorrentState, meta: Metainfo | None,
+                 magnet: Magnet | None = None, *, resume_store=None, content_path: Path | None = None,
+                 writable: bool = True, upload_only: bool = False, peers: Sequence = (),
+                 services: Sequence = (), extensions: Sequence = ()) -> None:
+        self._session = session
+        self.options = state  # what is persisted (dates, totals, options)
+        self.meta = meta
+        self.info: Info | None = meta.info if meta is not None else None
+        self.magnet = magnet
+        self.resume_store = resume_store  # session/store.py TorrentRecord, a ResumeFile, or None
+        self.content_override = content_path  # library callers (seed --data FILE): not persisted
+        self.writable = writable
+        self.upload_only = upload_only
+        self.extra_peers = list(peers)
+        self.extra_services = list(services)
+        self.extra_extensions = list(extensions)
+        self.engine = None  # the engine's Torrent while the transfer runs
+        self.services = TorrentServices()
+        self.error = LOCAL_ERROR if state.error_string else 0
+        self.dirty = False
+        self.needs_check = False
+        self.phase = "idle"  # idle | check-wait | checking | metadata | running
+        self.removed = False
+        self.pending_selection: tuple[int, ...] | None = None  # a magnet's so= files, until metadata
+        self.last_activity = float(state.activity_date or state.added_date)
+        self.start_date = 0
+        self._task_scope: trio.CancelScope | None = None
+        self._task_done = trio.Event()
+        self._task_done.set()
+        self._have: Bitfield | None = None
+        self._complete: bool | None = None  # cached: every wanted piece is verified
+        self._seen_traffic = 0  # engine bytes moved at the last tick (activity)
+        if self.info is not None:
+            self._have = _pieces_of(state.resume, self.info.num_pieces)
+
+    # ------------------------------------------------------------------------------- identity
+    @property
+    def id(self) -> int:
+        return self.options.id
+
+    @property
+    def info_hash(self) -> bytes:
+        return self.options.info_hash
+
+    @property
+    def name(self) -> str:
+        if self.info is not None:
+            return self.info.name
+        return self.options.name or self.info_hash.hex()
+
+    @property
+    def magnet_link(self) -> str:
+        from torrentish.formats.magnet import make_magnet
+
+        trackers = [u for tier in self.meta.trackers() for u in tier] if self.meta is not None else (
+            list(self.magnet.trackers) if self.magnet is not None else [])
+        length = self.info.total_length if self.info is not None else None
+        return make_magnet(self.info_hash, self.name, trackers=trackers, length=length)
+
+    @property
+    def download_dir(self) -> Path:
+        return Path(self.options.download_dir)
+
+    @property
+    def content_path(self) -> Path | None:
+        """Where the data is: the file, or the directory of a multi-file torrent."""
+        if self.content_override is not None:
+            return self.content_override
+        return None if self.info is None else self.download_dir / self.info.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.options.labels
+
+    @property
+    def added_date(self) -> int:
+        return self.options.added_date
+
+    @property
+    def done_date(self) -> int:
+        return self.options.done_date
+
+    @property
+    def activity_date(self) -> int:
+        return self.options.activity_date
+
+    @property
+    def error_string(self) -> str:
+        return self.options.error_string
+
+    @property
+    def queue_position(self) -> int:
+        return self.options.queue_position
+
+    @queue_position.setter
+    def queue_position(self, position: int) -> None:
+        self._session.place_in_queue(self, position)
+
+    def move_in_queue(self, where: str) -> None:
+        """"top", "up", "down" or "bottom"."""
+        self._session.move_in_queue(self, where)
+
+    # ---------------------------------------------------------------------------------- state
+    @property
+    def wants_run(self) -> bool:
+        return self.options.running
+
+    @property
+    def running(self) -> bool:
+        """A transfer task holds a queue slot (fetching metadata, checking at start, or trading)."""
+        return self.phase in ("metadata", "running")
+
+    @property
+    def state(self) -> str:
+        if self.phase in ("check-wait", "checking"):
+            return self.phase
+        if self.running:
+            return "seeding" if self.complete else "downloading"
+        if self.wants_run and not self.error:
+            if self.needs_check:
+                return "check-wait"
+            return "seed-wait" if self.complete else "download-wait"
+        return "stopped"
+
+    @property
+    def have(self) -> Bitfield | None:
+        """The verified pieces (None without metadata)."""
+        engine = self.engine
+        if engine is not None and engine._serving:  # (while it checks at start, ours is the truth)
+            return engine.have
+        return self._have
+
+    @property
+    def complete(self) -> bool:
+        """Every wanted piece is verified."""
+        engine = self.engine
+        if engine is not None and engine._serving:
+            return engine.completed.is_set()
+        if self._complete is None:
+            self._complete = self._compute_complete()
+        return self._complete
+
+    def _compute_complete(self) -> bool:
+        if self.info is None or self._have is None:
+            return False
+        have = self._have
+        if have.complete():
+            return True
+        wanted = self.piece_priorities()
+        return all(i in have for i in range(self.info.num_pieces) if wanted[i] > 0)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.options.finished
+
+    def status(self, **parts: bool):
+        """A snapshot for views and the RPC (session/status.py TorrentStatus); `files=False`,
+        `peers=False`, `trackers=False`, `pieces=False` leave out what is not needed."""
+        return self._session.status(self, **parts)
+
+    def task_running(self) -> bool:
+        return not self._task_done.is_set()
+
+    # -------------------------------------------------------------------------------- options
+    def _changed(self) -> None:
+        self.dirty = True
+        self._complete = None
+        self._session.wake()
+
+    def set_labels(self, labels: Sequence[str]) -> None:
+        from torrentish.session.state import MAX_LABEL_LENGTH, MAX_LABELS
+
+        labels = tuple(labels)
+        if len(labels) > MAX_LABELS or any(len(l.encode()) > MAX_LABEL_LENGTH or "\0" in l for l in labels):
+            raise TorrentishError(f"at most {MAX_LABELS} labels of at most {MAX_LABEL_LENGTH} bytes")
+        self.options.labels = labels
+        self._changed()
+
+    def set_limits(self, *, up: int | None = None, down: int | None = None, up_limited: bool | None = None,
+                   down_limited: bool | None = None, honors_session: bool | None = None) -> None:
+        """Bytes/s (None: unchanged). Setting a rate turns that limit on unless `*_limited` says
+        otherwise; 0 means none. `honors_session` False: the session's limits do not apply."""
+        o = self.options
+        for value in (up, down):
+            if value is not None and not 0 <= value <= 2**40:
+                raise TorrentishError(f"rate limit {value} is out of range")
+        if up is not None:
+            o.up_limit, o.up_limited = int(up), bool(up) if up_limited is None else up_limited
+        elif up_limited is not None:
+            o.up_limited = up_limited
+        if down is not None:
+            o.down_limit, o.down_limited = int(down), bool(down) if down_limited is None else down_limited
+        elif down_limited is not None:
+            o.down_limited = down_limited
+        if honors_session is not None:
+            o.honors_session = honors_session
+        if self.engine is not None:
+            self._apply_limits(self.engine)
+        self._changed()
+
+    def _apply_limits(self, engine) -> None:
+        o = self.options
+        engine.set_rate_limits(up=o.up_limit if o.up_limited else 0, down=o.down_limit if o.down_limited else 0)
+        engine.honors_client_limits = o.honors_session
+
+    def file_count(self) -> int:
+        return 0 if self.info is None else len(self._file_map())
+
+    def _file_map(self) -> list[int]:
+        """Our file indices (what users see: pad files left out) -> indices in the info dict."""
+        assert self.info is not None
+        return [i for i, f in enumerate(self.info.files) if not f.padding]
+
+    def _info_indices(self, file_indices: Sequence[int]) -> list[int]:
+        if self.info is None:
+            raise TorrentishError("the torrent's metadata is not known yet")
+        mapping = self._file_map()
+        bad = [i for i in file_indices if not (type(i) is int and 0 <= i < len(mapping))]
+        if bad:
+            raise TorrentishError(f"no file {bad[0]!r}: the torrent has {len(mapping)} files")
+        return [mapping[i] for i in file_indices]
+
+    def _file_lists(self) -> tuple[list[int], list[bool]]:
+        count = len(self.info.files)
+        o = self.options
+        return list(o.priorities or [0] * count), list(o.wanted or [True] * count)
+
+    def set_wanted(self, file_indices: Sequence[int], wanted: bool) -> None:
+        """Download these files (our indices, see `status().files`), or not."""
+        indices = self._info_indices(file_indices)
+        priorities, flags = self._file_lists()
+        for i in indices:
+            flags[i] = wanted
+        self.options.wanted = tuple(flags)
+        self._apply_file_options()
+
+    def set_priority(self, file_indices: Sequence[int], priority: int) -> None:
+        """-1 low, 0 normal, 1 high."""
+        if priority not in (-1, 0, 1):
+            raise TorrentishError(f"file priority must be -1, 0 or 1, not {priority!r}")
+        indices = self._info_indices(file_indices)
+        priorities, _ = self._file_lists()
+        for i in indices:
+            priorities[i] = priority
+        self.options.priorities = tuple(priorities)
+        self._apply_file_options()
+
+    def piece_priorities(self) -> list[int]:
+        """Per piece, the engine's priority: 0 not wanted, else 1..3 from the files it holds."""
+        geometry = self.info.geometry()
+        files = self.engine_file_priorities()
+        return [max((files[f] for f, _, _ in geometry.file_spans(geometry.piece_offset(i), geometry.piece_size(i))),
+                    default=0) for i in range(geometry.num_pieces)]
+
+    def engine_file_priorities(self) -> list[int]:
+        priorities, flags = self._file_lists()
+        return [p + 2 if w and not f.padding else 0 for p, w, f in zip(priorities, flags, self.info.files)]
+
+    def _apply_file_options(self) -> None:
+        if self.engine is not None:
+            self.engine.set_file_priorities(self.engine_file_priorities())
+        self._changed()
+
+    def set_sequential(self, sequential: bool) -> None:
+        self.options.sequential = bool(sequential)
+        if self.engine is not None and self.engine._serving:
+            self.engine.set_sequential(self.options.sequential)
+        self._changed()
+
+    def set_ratio_limit(self, mode: int, value: float | None = None) -> None:
+        """mode: policy.FOLLOW_SESSION, OWN_LIMIT or UNLIMITED; value: the ratio for OWN_LIMIT."""
+        if mode not in policy.LIMIT_MODES:
+            raise TorrentishError(f"ratio limit mode must be one of {policy.LIMIT_MODES}, not {mode!r}")
+        if value is not None:
+            if not 0 <= value <= 10**6:
+                raise TorrentishError(f"ratio limit {value!r} is out of range")
+            self.options.ratio_limit_milli = round(value * 1000)
+        self.options.ratio_mode = mode
+        self._changed()
+
+    def set_idle_limit(self, mode: int, minutes: int | None = None) -> None:
+        if mode not in policy.LIMIT_MODES:
+            raise TorrentishError(f"idle limit mode must be one of {policy.LIMIT_MODES}, not {mode!r}")
+        if minutes is not None:
+            if type(minutes) is not int or not 0 <= minutes <= 10**7:
+                raise TorrentishError(f"idle limit {minutes!r} is out of range")
+            self.options.idle_limit = minutes
+        self.options.idle_mode = mode
+        self._changed()
+
+    def ratio_limit(self) -> float | None:
+        config = self._session.config
+        own = self.options.ratio_limit_milli / 1000
+        return policy.effective_limit(self.options.ratio_mode, own, config.ratio_limit)
+
+    def idle_limit(self) -> float | None:
+        config = self._session.config
+        return policy.effective_limit(self.options.idle_mode, self.options.idle_limit, config.idle_limit_minutes)
+
+    # ------------------------------------------------------------------------- totals, dates
+    @property
+    def ratio(self) -> float:
+        from torrentish.engine.status import share_ratio
+
+        return share_ratio(self.uploaded_ever, self.downloaded_ever, self.info.total_length if self.info else 0)
+
+    @property
+    def uploaded_ever(self) -> int:
+        return self.options.uploaded_ever + (self.engine.uploaded if self.engine is not None else 0)
+
+    @property
+    def downloaded_ever(self) -> int:
+        return self.options.downloaded_ever + (self.engine.downloaded if self.engine is not None else 0)
+
+    @property
+    def corrupt_ever(self) -> int:
+        return self.options.corrupt_ever + (self.engine.wasted if self.engine is not None else 0)
+
+    def tick(self, wall: float, elapsed: float) -> None:
+        """Once a second from the session: activity and time spent downloading or seeding."""
+        engine = self.engine
+        if engine is None or self.phase != "running":
+            return
+        moved = engine.uploaded + engine.downloaded
+        if moved != self._seen_traffic:
+            self._seen_traffic = moved
+            self.last_activity = wall
+            self.options.activity_date = int(wall)
+        if self.complete:
+            self.options.seconds_seeding += round(elapsed)
+        else:
+            self.options.seconds_downloading += round(elapsed)
+
+    def state_snapshot(self) -> TorrentState:
+        """A copy of the options with the running totals folded in, for the record."""
+        from dataclasses import replace
+
+        o = self.options
+        return replace(o, uploaded_ever=self.uploaded_ever, downloaded_ever=self.downloaded_ever,
+                       corrupt_ever=self.corrupt_ever, resume=None)
+
+    # ---------------------------------------------------------------------------------- tasks
+    def start_task(self, nursery: trio.Nursery, which: str) -> None:
+        """Start the check ("check") or the transfer ("run") in the session's nursery."""
+        assert not self.task_running()
+        self._task_scope = trio.CancelScope()
+        self._task_done = trio.Event()
+        task = self._check if which == "check" else self._run
+        self.phase = "check-wait" if which == "check" else "metadata" if self.info is None else "running"
+        nursery.start_soon(task, self._task_scope)
+
+    def cancel_task(self) -> None:
+        if self._task_scope is not None:
+            self._task_scope.cancel()
+
+    async def stop_task(self) -> None:
+        if self._task_scope is not None:
+            self._task_scope.cancel()
+        await self._task_done.wait()
+
+    def _storage(self, *, writable: bool) -> FileStorage:
+        from torrentish.session.storage import SessionFileStorage
+
+        return SessionFileStorage(self.content_path, self.info, writable=writable,
+                                  resume_store=self.resume_store, before_save=self._before_resume_save)
+
+    def _before_resume_save(self) -> None:
+        store = self.resume_store
+        if hasattr(store, "options"):
+            store.options = self.state_snapshot()
+            self.dirty = False
+
+    async def _check(self, scope: trio.CancelScope) -> None:
+        from torrentish.engine.checking import find_verified_pieces
+
+        try:
+            with scope:
+                async with self._session.check_limiter:
+                    self.phase = "checking"
+                    storage = self._storage(writable=False)
+                    try:
+                        target = SimpleNamespace(storage=storage, geometry=self.info.geometry(), info=self.info,
+                                                 num_pieces=self.info.num_pieces, events=self._session.events)
+                        good = await find_verified_pieces(target, trio.CapacityLimiter(2))
+                        self._set_have(good)
+                        await storage.save_completed(good)
+                        self.needs_check = False
+                    finally:
+                        await storage.close()
+        except BaseException as exc:
+            self._failed(exc)
+        finally:
+            self.phase = "idle"
+            self._task_done.set()
+            self._session.wake()
+
+    def _set_have(self, pieces) -> None:
+        have = Bitfield(self.info.num_pieces)
+        for index in pieces:
+            have.add(index)
+        self._have = have
+        self._complete = None
+        if self.complete and not self.options.done_date:
+            self.options.done_date = int(self._session.wall_time())
+        self.dirty = True
+
+    async def _run(self, scope: trio.CancelScope) -> None:
+        engine = storage = None
+        try:
+            with scope:
+                async with trio.open_nursery() as nursery:
+                    if self.info is None:
+                        await self._session.fetch_metadata(self)
+                    self.phase = "running"
+                    storage = self._storage(writable=self.writable)
+                    extensions, services = self._session.services.extensions()
+                    engine = self._session.client.make_torrent(
+                        self.info, storage, strategy="sequential" if self.options.sequential else "rarest",
+                        upload_only=self.upload_only, extensions=[*extensions, *self.extra_extensions])
+                    engine.set_file_priorities(self.engine_file_priorities())
+                    self._apply_limits(engine)
+                    engine.add_peers(self.extra_peers)
+                    self.engine = engine
+                    self._seen_traffic = 0
+                    await nursery.start(self._session.client.run_torrent, engine)
+                    self._started(engine, nursery, services)
+        except BaseException as exc:
+            self._failed(exc)
+        finally:
+            if engine is not None:
+                self._fold(engine)
+            if storage is not None:
+                with trio.CancelScope(shield=True):
+                    await storage.close()
+            self.phase = "idle"
+            self._task_done.set()
+            self._session.wake()
+
+    def _started(self, engine, nursery: trio.Nursery, services) -> None:
+        wall = self._session.wall_time()
+        self.start_date = int(wall)
+        self.last_activity = wall
+        was_complete = engine.completed.is_set()
+        if was_complete and not self.options.done_date:
+            self.options.done_date = int(wall)
+        tiers = self.meta.trackers() if self.meta is not None else ()
+        client = self._session.client
+        nursery.start_soon(self._session.services.serve, engine, tiers, self.services)
+        for service in [*services, *self.extra_services]:
+            nursery.start_soon(service, client, engine)
+        if not was_complete:
+            nursery.start_soon(self._watch_completion, engine)
+        self._session.wake()
+
+    async def _watch_completion(self, engine) -> None:
+        await engine.completed.wait()
+        self.options.done_date = int(self._session.wall_time())
+        self.dirty = True
+        self._session.wake()
+
+    def _fold(self, engine) -> None:
+        """The transfer ended: keep what it did in the totals and what it has for status."""
+        o = self.options
+        o.uploaded_ever += engine.uploaded
+        o.downloaded_ever += engine.downloaded
+        o.corrupt_ever += engine.wasted
+        self._session.count_session_traffic(engine.uploaded, engine.downloaded)
+        if engine._serving:  # else it was stopped while checking: what we knew still holds
+            self._have = engine.have
+        self._complete = None
+        self.engine = None
+        self.dirty = True
+
+    def _failed(self, exc: BaseException) -> None:
+        """Record an error that ended our task, unless it was only a cancellation (re-raised)."""
+        problem = _first_error(exc)
+        if problem is None:
+            raise exc
+        if isinstance(problem, TorrentishError):
+            message = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+        else:
+            log.error("torrent %s stopped by a bug", self.name, exc_info=problem)
+            message = f"internal error: {type(problem).__name__}: {problem}"
+        self.error = LOCAL_ERROR
+        self.options.error_string = message[:1000]
+        self.options.running = False
+        self.options.forced = False
+        self.dirty = True
+        self._session.events.publish(ev.TorrentError(trio.current_time(), self.id, self.info_hash.hex(), message))
+
+    def got_metadata(self, meta: Metainfo, peers: Sequence) -> None:
+        """A magnet link's metadata arrived (session.fetch_metadata)."""
+        from torrentish.session.state import fit_file_options
+
+        self.meta, self.info = meta, meta.info
+        fit_file_options(self.options, len(meta.info.files))
+        if self.pending_selection is not None:  # BEP 53 so=: the link's files only
+            chosen = set(self.pending_selection)
+            self.options.wanted = tuple(i in chosen for i in range(len(meta.info.files)))
+            self.pending_selection = None
+        self.extra_peers = [*peers, *(p for p in self.extra_peers if p not in peers)]
+        self._complete = None
+        self.dirty = True
+
+    def clear_error(self) -> None:
+        self.error = 0
+        self.options.error_string = ""
+
+
+def _first_error(exc: BaseException) -> Exception | None:
+    """The first real error inside `exc` (exception groups unwrapped), None for cancellation.
+    KeyboardInterrupt and the like are not errors of a torrent: they are re-raised."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_error(inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, trio.Cancelled):
+        return None
+    if isinstance(exc, Exception):
+        return exc
+    raise exc
+
+
+def _pieces_of(resume: dict | None, num_pieces: int) -> Bitfield | None:
+    """The pieces a resume record claims (believed for status; checked again at start)."""
+    if resume is None:
+        return None
+    try:
+        return Bitfield(num_pieces, resume.get(b"pieces"))
+    except (TorrentishError, TypeError, ValueError):
+        return None
