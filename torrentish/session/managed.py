@@ -63,6 +63,7 @@ class ManagedTorrent:
         self.needs_check = False
         self.phase = "idle"  # idle | check-wait | checking | metadata | running
         self.removed = False
+        self.held = False  # an operation (set_location) has it stopped: the scheduler leaves it be
         self.pending_selection: tuple[int, ...] | None = None  # a magnet's so= files, until metadata
         self.last_activity = float(state.activity_date or state.added_date)
         self.start_date = 0
@@ -529,6 +530,13 @@ class ManagedTorrent:
         self.options.forced = False
         self.dirty = True
         self._session.events.publish(ev.TorrentError(trio.current_time(), self.id, self.info_hash.hex(), message))
+
+    def add_peers(self, addresses: Sequence[tuple[str, int]]) -> None:
+        """Peers to dial, now if it runs, else when it starts."""
+        new = [a for a in addresses if a not in self.extra_peers]
+        self.extra_peers.extend(new)
+        if self.engine is not None:
+            self.engine.add_peers(new)
 
     def got_metadata(self, meta: Metainfo, peers: Sequence) -> None:
         """A magnet link's metadata arrived (session.fetch_metadata)."""

@@ -232,11 +232,14 @@ class Session:
         """Check all data on disk again; a running torrent resumes once the check is over."""
         if t.info is None:
             return
-        t.needs_check = True
-        await t.stop_task()
-        if t.resume_store is not None and hasattr(t.resume_store, "forget_resume"):
-            t.resume_store.forget_resume()
-        t._have = None
+        t.held = True
+        try:
+            await t.stop_task()
+            if hasattr(t.resume_store, "forget_resume"):
+                t.resume_store.forget_resume()
+            t.needs_check = True
+        finally:
+            t.held = False
         self._reschedule()
 
     def reannounce(self, t: ManagedTorrent) -> None:
@@ -271,7 +274,7 @@ class Session:
         from torrentish.session.data import move_content
 
         directory = self.check_directory(path)
-        was = t.task_running()
+        t.held = True  # the scheduler must not start it again on the old path meanwhile
         await t.stop_task()
         try:
             if move and t.info is not None and t.content_override is None:
@@ -284,9 +287,9 @@ class Session:
             t.content_override = None
             t.dirty = True
         finally:
+            t.held = False
             await self._save(t)
-            if was:
-                self._reschedule()
+            self._reschedule()
 
     # ------------------------------------------------------------------------ speed, settings
     def set_limits(self, *, up: int | None = None, down: int | None = None) -> None:
@@ -349,10 +352,10 @@ class Session:
                     t.dirty = True
                     t.cancel_task()
         for t in self._queue:
-            if t.needs_check and not t.task_running() and t.info is not None and not t.error:
+            if t.needs_check and not t.task_running() and t.info is not None and not t.error and not t.held:
                 t.start_task(self._nursery, "check")
         entries = [policy.QueueEntry(t, t.options.queue_position, t.complete, t.running, t.options.forced)
-                   for t in self._queue if t.wants_run and not t.needs_check and not t.error]
+                   for t in self._queue if t.wants_run and not t.needs_check and not t.error and not t.held]
         run = policy.plan_queue(entries, config.max_active_downloads, config.max_active_seeds)
         for entry in entries:
             t = entry.key
