@@ -7,8 +7,8 @@ import trio
 
 from tests.support.fake_peer import make_sample
 from tests.test_session import LOCALHOST, samples, session_of, wait_for
-from torrentish.engine import events as ev
-from torrentish.magnet import make_magnet
+from torrentish import events as ev
+from torrentish.formats.magnet import make_magnet
 
 
 async def test_torrents_come_back_with_their_ids_options_and_totals(tmp_path):

@@ -7,7 +7,7 @@ from dataclasses import fields
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torrentish import bencoding
+from torrentish.formats import bencoding
 from torrentish.errors import TorrentishError
 from torrentish.session import state as ss
 from torrentish.session.store import StateDir
