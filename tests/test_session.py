@@ -170,3 +170,87 @@ async def test_a_bug_in_one_torrent_is_its_error_only(tmp_path, monkeypatch):
         bad = await session.add(two.torrent_path)
         await wait_for(session, lambda: bad.error)
         assert bad.error_string == "internal error: RuntimeError: boom" and good.state == "seeding"
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 1 MiB tmpfs of the test's own (root only), unmounted afterwards."""
+    import subprocess
+
+    where = tmp_path / "small"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+async def test_a_full_disk_stops_that_torrent_and_the_other_two_complete(tmp_path, small_filesystem):
+    sources = samples(tmp_path, 3, size=2_500_000)
+    async with session_of(tmp_path, "seed", download_dir=tmp_path / "content") as seed, \
+            session_of(tmp_path, "leech", seed=1, max_active_downloads=0, allowed_roots=(tmp_path,)) as leech:
+        for s in sources:
+            await seed.add(s.torrent_path)
+        await wait_for(seed, lambda: all(t.state == "seeding" for t in seed.torrents()))
+        got = [await leech.add(s.torrent_path, peers=[(LOCALHOST, seed.port)],
+                               download_dir=small_filesystem if i == 1 else None) for i, s in enumerate(sources)]
+        await wait_for(leech, lambda: got[0].state == got[2].state == "seeding" and got[1].error)
+        status = got[1].status()
+        assert status.error == 3 and "No space left on device" in status.error_string
+        assert status.state == "stopped" and 0 < status.percent_done < 1
+        for t, s in ((got[0], sources[0]), (got[2], sources[2])):
+            assert (leech.config.download_dir / s.info.name).read_bytes() == s.data
+
+
+async def test_a_magnet_link_gets_its_metadata_from_a_peer_then_the_data(tmp_path):
+    (sample,) = samples(tmp_path, 1)
+    async with session_of(tmp_path, "seed", download_dir=tmp_path / "content") as seed, \
+            session_of(tmp_path, "leech", seed=1) as leech:
+        await seed.add(sample.torrent_path)
+        await wait_for(seed, lambda: seed.torrents()[0].state == "seeding")
+        link = make_magnet(sample.info_hash, "t0.bin", peers=[(LOCALHOST, seed.port)])
+        t = await leech.add(link)
+        await wait_for(leech, lambda: t.state == "seeding")
+        assert t.status().has_metadata and t.info.name == "t0.bin"
+        assert (leech.config.state_dir / "torrents" / f"{sample.info_hash.hex()}.torrent").exists()
+        assert (leech.config.download_dir / "t0.bin").read_bytes() == sample.data
+
+
+async def test_sessions_find_each_other_through_a_tracker_and_report_its_stats(tmp_path, nursery):
+    from tests.support.data import make_single_file, make_torrent
+    from torrentish.services.tracker.server import TrackerConfig, TrackerServer
+
+    server = TrackerServer(TrackerConfig(interval=60, min_interval=10), random.Random(3))
+    port, _ = await nursery.start(server.serve, LOCALHOST, 0)
+    payload = make_single_file(tmp_path / "content", "tracked.bin", size=400_000)
+    torrent = tmp_path / "tracked.torrent"
+    make_torrent(payload, torrent, announce=f"http://{LOCALHOST}:{port}/announce")
+    async with session_of(tmp_path, "seed", download_dir=tmp_path / "content", trackers=True) as seed, \
+            session_of(tmp_path, "leech", seed=1, trackers=True) as leech:
+        seeding = await seed.add(torrent)
+        await wait_for(seed, lambda: seeding.status().trackers[0].succeeded)
+        t = await leech.add(torrent)
+        await wait_for(leech, lambda: t.state == "seeding")
+        tracker = t.status().trackers[0]
+        assert tracker.url.endswith("/announce") and tracker.succeeded and tracker.result == "Success"
+        assert tracker.last_announce > 0 and tracker.seeders >= 1
+        seed.reannounce(seeding)
+        await wait_for(seed, lambda: seeding.status().trackers[0].seeders == 2)
+
+
+async def test_seeding_stops_at_the_ratio_limit_and_is_finished(tmp_path):
+    (sample,) = samples(tmp_path, 1)
+    async with session_of(tmp_path, "seed", download_dir=tmp_path / "content", ratio_limit=0.5) as seed, \
+            session_of(tmp_path, "leech", seed=1) as leech:
+        seeding = await seed.add(sample.torrent_path)
+        await wait_for(seed, lambda: seeding.state == "seeding")
+        await leech.add(sample.torrent_path, peers=[(LOCALHOST, seed.port)])
+        await wait_for(seed, lambda: seeding.state == "stopped")
+        status = seeding.status()
+        assert status.is_finished and status.ratio >= 0.5 and status.error == 0
+        seeding.set_ratio_limit(2)  # unlimited: it may seed again
+        await seed.start(seeding)
+        await wait_for(seed, lambda: seeding.state == "seeding")

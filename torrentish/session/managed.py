@@ -64,6 +64,9 @@ class ManagedTorrent:
         self.phase = "idle"  # idle | check-wait | checking | metadata | running
         self.removed = False
         self.held = False  # an operation (set_location) has it stopped: the scheduler leaves it be
+        # The pieces it had when the transfer last started (resume data and the check at start):
+        # what a restart did not fetch again.
+        self.found_at_start: frozenset[int] | None = None
         self.pending_selection: tuple[int, ...] | None = None  # a magnet's so= files, until metadata
         self.last_activity = float(state.activity_date or state.added_date)
         self.start_date = 0
@@ -480,6 +483,7 @@ class ManagedTorrent:
             self._session.wake()
 
     def _started(self, engine, nursery: trio.Nursery, services) -> None:
+        self.found_at_start = frozenset(engine.have)
         wall = self._session.wall_time()
         self.start_date = int(wall)
         self.last_activity = wall
