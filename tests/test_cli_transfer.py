@@ -214,3 +214,27 @@ def test_demo_piped(tmp_path):
     assert lines[0] == f"demo: a local peer shares a 3.0 MiB sample file in {tmp_path / 'demo'}, another downloads it"
     assert re.match(r"demo: 3\.0 MiB copied in \d+s at .*/s, identical to the original$", lines[-1])
     assert (tmp_path / "demo" / "download" / "torrentish-demo.bin").stat().st_size == 3 * 1024 * 1024
+
+
+def test_one_seed_process_serves_several_torrents(tmp_path, port_factory):
+    first = make_single_file(tmp_path / "src", "one.bin", size=300_000, seed=1)
+    second = make_single_file(tmp_path / "src", "two.bin", size=200_000, seed=2)
+    torrents = [tmp_path / "one.torrent", tmp_path / "two.torrent"]
+    make_torrent(first, torrents[0])
+    make_torrent(second, torrents[1])
+    port = port_factory()
+    seeder = subprocess.Popen(
+        [sys.executable, "-m", "torrentish", "seed", *map(str, torrents), "-d", str(tmp_path / "src"),
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path))
+    try:
+        said = [seeder.stdout.readline() for _ in range(3)]  # printed once both are checked
+        assert "seeding one.bin" in said[0] and "seeding two.bin" in said[1], said
+        assert f"2 torrents on port {port}" in said[2], said
+        for torrent, payload in zip(torrents, (first, second)):
+            done = cli(tmp_path, "get", torrent, "-o", tmp_path / "dl", "--peer", f"127.0.0.1:{port}", "-q")
+            assert done.returncode == 0, done.stderr
+            assert (tmp_path / "dl" / payload.name).read_bytes() == payload.root.read_bytes()
+    finally:
+        out, err = stop(seeder)
+    assert seeder.returncode == 0, err
+    assert re.search(r"seeded 2 torrents for \d+s: uploaded", out), out

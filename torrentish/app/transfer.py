@@ -1,4 +1,8 @@
-"""Downloading and seeding one torrent: the functions behind `torrentish get` and `seed`.
+"""Downloading and seeding: the functions behind `torrentish get` and `seed`, on a session.
+
+Each runs a session that keeps nothing (torrentish/session; state stays in the torrent's own
+resume file) with the services the caller passes; `seed_several` serves many torrents from one
+listener.
 
 Usable from Python:
 
@@ -14,17 +18,16 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
-import outcome
 import trio
 
-from torrentish.engine.client import Client, open_client
+from torrentish.engine.client import Client
 from torrentish.engine.settings import Settings
 from torrentish.engine.torrent import Torrent
 from torrentish.errors import StorageError, TorrentishError
-from torrentish.formats.metainfo import Info
+from torrentish.formats.metainfo import Info, Metainfo
 from torrentish.paths import resume_path
 
 View = Callable[[Client, Torrent], Awaitable[None]]
@@ -68,38 +71,57 @@ def _settings(settings: Settings | None, max_up: int, max_down: int) -> Settings
     return settings
 
 
-def _result(torrent: Torrent, start: float, peers_seen: int) -> TransferResult:
+def _session_config(download_dir: Path, port: int, host: str, settings: Settings):
+    """A session that keeps nothing and adds no services of its own: the caller's `services`
+    (trackers, LSD, DHT, PEX as the command line chose them) run beside the torrent."""
+    from torrentish.session import SessionConfig
+
+    return SessionConfig(state_dir=None, download_dir=download_dir, listen_port=port, host=host,
+                         max_active_downloads=0, max_active_seeds=0, up_limit=settings.max_upload_rate,
+                         down_limit=settings.max_download_rate, lsd=False, dht=False, pex=False,
+                         trackers=False, engine=settings)
+
+
+def _result(info: Info, torrent: Torrent | None, start: float, peers_seen: int) -> TransferResult:
     return TransferResult(
-        name=torrent.info.name,
-        total=torrent.info.total_length,
-        downloaded=torrent.downloaded,
-        uploaded=torrent.uploaded,
+        name=info.name,
+        total=info.total_length,
+        downloaded=torrent.downloaded if torrent is not None else 0,
+        uploaded=torrent.uploaded if torrent is not None else 0,
         elapsed=trio.current_time() - start,
-        complete=torrent.completed.is_set(),
+        complete=torrent is not None and torrent.completed.is_set(),
         peers_seen=peers_seen,
     )
 
 
-async def _add_torrent(client: Client, view: View | None, name: str, **kwargs) -> Torrent:
-    """`client.add_torrent(**kwargs)`, which returns once the data on disk is checked; a view
-    with a `checking(client, name)` method shows that check as it goes (hashing a large
-    download can take minutes, and the view proper starts only with the torrent)."""
+async def _running(session, managed, view: View | None) -> Torrent:
+    """The engine torrent once the data on disk is checked and it trades; a view with a
+    `checking(client, name)` method shows that check as it goes (hashing a large download can
+    take minutes, and the view proper starts only with the torrent). Raises the torrent's error."""
     checking = getattr(view, "checking", None)
-    if checking is None:
-        return await client.add_torrent(**kwargs)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(checking, client, name)
-        # Captured, then raised outside the nursery: the caller sees add_torrent's own error.
-        added = await outcome.acapture(partial(client.add_torrent, **kwargs))
+        if checking is not None:
+            nursery.start_soon(checking, session.client, managed.name)
+        while managed.engine is None or not managed.engine._serving:
+            _raise_error_of(managed)
+            await session.next_pass()
         nursery.cancel_scope.cancel()
-    return added.unwrap()
+    return managed.engine
 
 
-async def _run_view(
-    view: View | None, services: Sequence[Service], client: Client, torrent: Torrent, nursery: trio.Nursery
-) -> None:
-    for service in services:
-        nursery.start_soon(service, client, torrent)
+def _raise_error_of(managed) -> None:
+    if managed.error:
+        raise managed.last_exception or StorageError(managed.error_string)
+
+
+async def _fail_with(session, managed) -> None:
+    """Raise the torrent's error here, should it stop on one while it runs (a full disk)."""
+    while True:
+        _raise_error_of(managed)
+        await session.next_pass()
+
+
+async def _run_view(view: View | None, client: Client, torrent: Torrent, nursery: trio.Nursery) -> None:
     if view is not None:
         nursery.start_soon(view, client, torrent)
 
@@ -128,45 +150,42 @@ async def get(
     seeding until `stop` is set). Setting `stop` early returns an incomplete result; the
     resume state is saved either way (resume=True: in the state dir; a Path: there; None: not
     kept)."""
-    from torrentish.storage.files import FileStorage
+    from torrentish.session import open_session
 
     wanted = _select_files(info, only) if only else None
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume is True:
         resume = resume_path(info.info_hash)
-    storage = FileStorage(out_dir / info.name, info, writable=True, resume_path=resume or None)
-    try:
-        start = trio.current_time()
-        async with open_client(port=port, host=host, settings=_settings(settings, max_up, max_down), rng=rng) as client:
-            torrent = await _add_torrent(
-                client,
-                view,
-                info.name,
-                info=info,
-                storage=storage,
-                peers=peers,
-                strategy="sequential" if sequential else "rarest",
-                wanted_files=wanted,
-                extensions=extensions,
-            )
-            peers_seen = _PeerCounter(client)
-            async with trio.open_nursery() as nursery:
-                await _run_view(view, services, client, torrent, nursery)
-                nursery.start_soon(peers_seen.run)
-                nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
-                await torrent.completed.wait()
-                if seed:
-                    await trio.sleep_forever()
-                nursery.cancel_scope.cancel()
-            result = _result(torrent, start, peers_seen.count)
-    finally:
-        await storage.close()  # also when the transfer raised: no descriptors or writer thread left behind
-    return result
+    start = trio.current_time()
+    engine = None
+    peers_seen = 0
+    config = _session_config(out_dir, port, host, _settings(settings, max_up, max_down))
+    async with open_session(config, rng=rng) as session:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
+            managed = await session.add(info, peers=peers, resume_path=resume or None, wanted_files=wanted,
+                                        sequential=sequential, services=services, extensions=extensions)
+            engine = await _running(session, managed, view)
+            counter = _PeerCounter(session.client)
+            await _run_view(view, session.client, engine, nursery)
+            nursery.start_soon(counter.run)
+            nursery.start_soon(_fail_with, session, managed)
+            await engine.completed.wait()
+            if seed:
+                await trio.sleep_forever()
+            nursery.cancel_scope.cancel()
+        peers_seen = counter.count if engine is not None else 0
+    return _result(info, engine, start, peers_seen)
 
 
-async def seed(
-    info: Info,
-    data: Path | None,
+async def seed(info: Info, data: Path | None, **options) -> TransferResult:
+    """Check the data and serve it until `stop` is set. The data must be complete. Options as
+    seed_several's."""
+    return (await seed_several([(info, data)], **options))[0]
+
+
+async def seed_several(
+    torrents: Sequence[tuple[Info | Metainfo, Path | None]],
     *,
     peers: Sequence[tuple[str, int]] = (),
     port: int = 0,
@@ -176,39 +195,58 @@ async def seed(
     view: View | None = None,
     services: Sequence[Service] = (),
     extensions: Sequence = (),
+    discovery: dict | None = None,
+    listener_services: Sequence[Service] = (),
     ready: Callable[[Client, Torrent], None] | None = None,
     stop: trio.Event | None = None,
     rng: random.Random | None = None,
-) -> TransferResult:
-    """Check the data and serve it until `stop` is set. The data must be complete."""
-    from torrentish.storage.content import resolve_content_path
-    from torrentish.storage.files import FileStorage
+) -> list[TransferResult]:
+    """Seed each (torrent, data) from one listener until `stop` is set; each must be complete.
 
-    content = resolve_content_path(info, data)
-    storage = FileStorage(content, info, writable=False, resume_path=resume_path(info.info_hash))
-    try:
-        start = trio.current_time()
-        async with open_client(port=port, host=host, settings=_settings(settings, max_up, 0), rng=rng) as client:
-            torrent = await _add_torrent(client, view, info.name, info=info, storage=storage, peers=peers,
-                                         upload_only=True, extensions=extensions)
-            if not torrent.have.complete():
-                missing = torrent.num_pieces - torrent.have.count()
-                raise StorageError(
-                    f"{content}: {missing} of {torrent.num_pieces} pieces are missing or damaged; "
-                    "nothing to seed (check --data)"
-                )
+    `discovery` turns on the session's own shared services (SessionConfig's lsd, dht, pex,
+    trackers, dht_bootstrap, dht_state_path: the trackers of a Metainfo are announced to);
+    `services` and `extensions` run for every torrent (so they must serve several);
+    `listener_services` (port mapping) run once, from the start, for the listener: their
+    "torrent" has only the `events` bus. `view` and `ready` get the first torrent."""
+    from dataclasses import replace
+
+    from torrentish.session import open_session
+    from torrentish.storage.content import resolve_content_path
+
+    start = trio.current_time()
+    infos = [t.info if isinstance(t, Metainfo) else t for t, _ in torrents]
+    contents = [resolve_content_path(info, data) for info, (_, data) in zip(infos, torrents)]
+    config = replace(_session_config(contents[0].parent, port, host, _settings(settings, max_up, 0)),
+                     **(discovery or {}))
+    engines: list[Torrent] = []
+    counter = None
+    async with open_session(config, rng=rng) as session:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
+            for service in listener_services:  # first, so the first announces carry a mapped port
+                nursery.start_soon(service, session.client, SimpleNamespace(events=session.events))
+            added = [await session.add(torrent, download_dir=content.parent, content_path=content, writable=False,
+                                       upload_only=True, resume_path=resume_path(info.info_hash), peers=peers,
+                                       services=services, extensions=extensions)
+                     for (torrent, _), info, content in zip(torrents, infos, contents)]
+            for n, (managed, content) in enumerate(zip(added, contents)):
+                engine = await _running(session, managed, view if n == 0 else None)
+                if not engine.have.complete():
+                    missing = engine.num_pieces - engine.have.count()
+                    raise StorageError(
+                        f"{content}: {missing} of {engine.num_pieces} pieces are missing or damaged; "
+                        "nothing to seed (check --data)"
+                    )
+                engines.append(engine)
+                nursery.start_soon(_fail_with, session, managed)
             if ready is not None:
-                ready(client, torrent)
-            peers_seen = _PeerCounter(client)
-            async with trio.open_nursery() as nursery:
-                await _run_view(view, services, client, torrent, nursery)
-                nursery.start_soon(peers_seen.run)
-                nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
-                await trio.sleep_forever()
-            result = _result(torrent, start, peers_seen.count)
-    finally:
-        await storage.close()
-    return result
+                ready(session.client, engines[0])
+            counter = _PeerCounter(session.client)
+            await _run_view(view, session.client, engines[0], nursery)
+            nursery.start_soon(counter.run)
+            await trio.sleep_forever()
+    seen = counter.count if counter is not None else 0
+    return [_result(info, engines[n] if n < len(engines) else None, start, seen) for n, info in enumerate(infos)]
 
 
 async def _stop_when(stop: trio.Event | None, scope: trio.CancelScope) -> None:

@@ -178,11 +178,13 @@ def get(
 @handle_errors
 @startup_until_run
 def seed(
-    torrent: Annotated[str, typer.Argument(metavar="TORRENT", help="A .torrent file.", show_default=False)],
+    torrents: Annotated[list[str], typer.Argument(metavar="TORRENT...", help="One or more .torrent files.",
+                                                  show_default=False)],
     data: Annotated[
         Optional[Path],
         typer.Option("--data", "-d", metavar="PATH", show_default=False,
-                     help="The data: the file or directory itself, or the directory that holds it (default: .)."),
+                     help="The data: the file or directory itself, or the directory that holds it (default: .). "
+                          "With several torrents, the directory that holds all of them."),
     ] = None,
     port: Port = 0,
     peer: Peers = None,
@@ -200,10 +202,10 @@ def seed(
     verbose: Verbose = 0,
     log_file: LogFile = None,
 ) -> None:
-    """Seed a torrent from data on disk until Ctrl-C.
+    """Seed torrents from data on disk until Ctrl-C.
 
     Ctrl-C ends seeding normally (exit 0). The data is checked first; seeding starts only if it is complete. The live view shows who
-    is downloading and how much you uploaded.
+    is downloading and how much you uploaded. Several torrents share one port, one tracker client, LSD and the DHT.
 
     [bold]Examples[/bold]
 
@@ -212,40 +214,55 @@ def seed(
       torrentish seed album.torrent -d ~/Music --max-up 2MiB/s
 
       torrentish seed film.torrent -d film.mkv --peer 192.168.1.30:6881 --json
+
+      torrentish seed *.torrent -d ~/Shared
     """
-    from torrentish.app.trackerless import dht_config, trackerless_services  # ut_metadata, PEX, DHT
-    from torrentish.app.transfer import seed as seed_torrent
+    from torrentish.app.transfer import seed_several
+    from torrentish.services.dht.state import default_state_path
 
     peers = [parse_peer(p) for p in peer or []]
-    extensions, services = trackerless_services(dht_config(dht, dht_bootstrap or (), port=port))
     up = parse_rate_option(max_up, "--max-up")
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
     output = _output("seed", as_json, quiet, verbose, log_file)
     with _json_errors(output):
-        from torrentish.services.discovery.sources import peer_sources_for
-
-        meta = _load(torrent)
-        # The mapping first, so the trackers' first announce is likelier to carry the mapped port.
-        services = [*port_mapping_services(mapping), *services, *peer_sources_for(meta, lsd=lsd)]
+        metas = [_load(torrent) for torrent in torrents]
+        several = len(metas) > 1
+        # The session's shared services: the torrents' trackers, LSD, ut_metadata, PEX, the DHT.
+        discovery = dict(lsd=lsd, dht=dht, pex=True, trackers=True, dht_bootstrap=tuple(dht_bootstrap or ()),
+                         dht_state_path=default_state_path() if dht else None)
 
         def ready(client, torrent_) -> None:
-            if output.mode == "live":
-                output.say(f"seeding {meta.info.name} on port {client.port}; Ctrl-C to stop", style="dim")
+            if several:
+                for meta in metas:
+                    output.say(f"seeding {meta.info.name} ({meta.info.info_hash.hex()})", style="dim")
+                output.say(f"{len(metas)} torrents on port {client.port}; Ctrl-C to stop", style="dim")
+            elif output.mode == "live":
+                output.say(f"seeding {metas[0].info.name} on port {client.port}; Ctrl-C to stop", style="dim")
 
-        result, _ = run_until_signal(
-            seed_torrent,
-            info=meta.info,
-            data=data,
+        results, _ = run_until_signal(
+            seed_several,
+            torrents=[(meta, data) for meta in metas],
             peers=peers,
             port=port,
             max_up=up,
             settings=_super_seed_settings(super_seed),
-            view=output.watch,
+            view=None if several else output.watch,
             ready=ready,
-            extensions=extensions,
-            services=services,
+            discovery=discovery,
+            listener_services=port_mapping_services(mapping),
         )
-    output.finish(_outcome("seed", result, output.watch), 0)
+    output.finish(_seed_outcome(results, output.watch) if several else _outcome("seed", results[0], output.watch), 0)
+
+
+def _seed_outcome(results, watch):
+    """One summary for several seeded torrents."""
+    from torrentish.ui.summary import Outcome
+
+    total = sum(r.total for r in results)
+    return Outcome(command="seed", outcome="seeded", name=f"{len(results)} torrents", total=total, done=total,
+                   downloaded=0, uploaded=sum(r.uploaded for r in results),
+                   elapsed=max((r.elapsed for r in results), default=0.0), download_time=None,
+                   peers_used=0, peers_served=max((r.peers_seen for r in results), default=0))
 
 
 def _super_seed_settings(super_seed: bool):

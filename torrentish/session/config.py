@@ -40,6 +40,7 @@ class SessionConfig:
     encryption: str = "prefer"  # kept and reported; the wire is plain until MSE lands
     allowed_roots: tuple[Path, ...] = ()  # where data may go; () = download_dir and below
     dht_bootstrap: tuple[str, ...] = ()  # "host:port"; () = the public routers
+    dht_state_path: Path | None = None  # the DHT's routing table; None: state_dir/dht.state, if kept
     check_concurrency: int = 1  # torrents whose data is checked at once
     engine: Settings = field(default_factory=Settings)
 

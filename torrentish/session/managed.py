@@ -59,6 +59,7 @@ class ManagedTorrent:
         self.engine = None  # the engine's Torrent while the transfer runs
         self.services = TorrentServices()
         self.error = LOCAL_ERROR if state.error_string else 0
+        self.last_exception: Exception | None = None  # what stopped it (error 3), for library callers
         self.dirty = False
         self.needs_check = False
         self.phase = "idle"  # idle | check-wait | checking | metadata | running
@@ -459,10 +460,10 @@ class ManagedTorrent:
                         await self._session.fetch_metadata(self)
                     self.phase = "running"
                     storage = self._storage(writable=self.writable)
-                    extensions, services = self._session.services.extensions()
+                    extensions, services = self._session.services.extensions(self.extra_extensions)
                     engine = self._session.client.make_torrent(
                         self.info, storage, strategy="sequential" if self.options.sequential else "rarest",
-                        upload_only=self.upload_only, extensions=[*extensions, *self.extra_extensions])
+                        upload_only=self.upload_only, extensions=extensions)
                     engine.set_file_priorities(self.engine_file_priorities())
                     self._apply_limits(engine)
                     engine.add_peers(self.extra_peers)
@@ -523,6 +524,7 @@ class ManagedTorrent:
         problem = _first_error(exc)
         if problem is None:
             raise exc
+        self.last_exception = problem
         if isinstance(problem, TorrentishError):
             message = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
         else:

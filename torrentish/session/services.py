@@ -39,13 +39,13 @@ class TorrentServices:
 
 class SessionServices:
     def __init__(self, client, *, lsd: bool, dht: bool, pex: bool, trackers: bool = True,
-                 host: str = "0.0.0.0", dht_bootstrap: Sequence[str] = (), state_dir: Path | None = None,
+                 host: str = "0.0.0.0", dht_bootstrap: Sequence[str] = (), dht_state: Path | None = None,
                  announce_settings: AnnounceSettings | None = None, rng: random.Random) -> None:
         self.client = client
         self.use_lsd, self.use_dht, self.pex, self.use_trackers = lsd, dht, pex, trackers
         self.host = host
         self.dht_bootstrap = tuple(dht_bootstrap)
-        self.state_dir = state_dir
+        self.dht_state = dht_state
         self.announce_settings = announce_settings or AnnounceSettings()
         self.rng = rng
         self.transport = None
@@ -78,7 +78,7 @@ class SessionServices:
             port=self.client.port,  # the peer port, as other clients do
             host6="::" if ipv6_available() else None,
             bootstrap=self.dht_bootstrap or DEFAULT_BOOTSTRAP,
-            state_path=None if self.state_dir is None else self.state_dir / "dht.state",
+            state_path=self.dht_state,
         )
         for port in (config.port, 0):
             config.port = port
@@ -90,11 +90,15 @@ class SessionServices:
         return None
 
     # ------------------------------------------------------------------------------ torrents
-    def extensions(self) -> tuple[list, list]:
-        """(extensions, services) for a new torrent: ut_metadata always, ut_pex if enabled."""
-        if self.pex:
-            return standard_extensions()
-        return [UtMetadata()], []
+    def extensions(self, others: Sequence = ()) -> tuple[list, list]:
+        """(extensions, services) for a new torrent: ut_metadata always, ut_pex if enabled, then
+        `others` (the owner's); of two with one name, the owner's is kept."""
+        extensions, services = standard_extensions() if self.pex else ([UtMetadata()], [])
+        taken = {e.name for e in others}
+        kept = [e for e in extensions if e.name not in taken]
+        if len(kept) < len(extensions):
+            services = [s for s in services if getattr(s, "__self__", None) in kept]
+        return [*kept, *others], services
 
     async def serve(self, torrent, tiers: Sequence[Sequence[str]], handle: TorrentServices) -> None:
         """Serve one running torrent until cancelled: announce it to its trackers, on the DHT and

@@ -72,7 +72,8 @@ class Session:
         self._closing = False
         self.services = SessionServices(
             client, lsd=config.lsd, dht=config.dht, pex=config.pex, trackers=config.trackers, host=config.host,
-            dht_bootstrap=config.dht_bootstrap, state_dir=config.state_dir, rng=random.Random(rng.getrandbits(64)))
+            dht_bootstrap=config.dht_bootstrap, rng=random.Random(rng.getrandbits(64)),
+            dht_state=config.dht_state_path or (config.state_dir / "dht.state" if config.state_dir else None))
 
     # ------------------------------------------------------------------------------- clocks
     def wall_time(self) -> float:
