@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_transfer.py [--dir /tmp/torrentish-bench] [--sizes 1GiB,4GiB]
         [--repeat 3] [--pairs tt,aa,ta,at] [--libtorrent] [--json bench/out/transfer.json] [--profile]
+        [--baseline DIR --pairs tt,bb,aa]
 
 For each size it makes (or reuses) a file of random-ish bytes in --dir (bench_create's files), makes
 one torrent of it with ``torrentish create`` (automatic piece length), and runs every pair of
@@ -10,6 +11,7 @@ clients on that torrent, the pairs interleaved, --repeat times each:
     tt  torrentish -> torrentish     aa  aria2 -> aria2
     ta  torrentish -> aria2          at  aria2 -> torrentish
     ll  libtorrent -> libtorrent     (--libtorrent; Python bindings, TCP only, for context)
+    bb  baseline -> baseline         (--baseline DIR: torrentish from another copy of the repository)
 
 Seed and leecher are separate processes. The seed starts first and the leecher only once the seed
 has checked its data and listens (torrentish: its resume record exists, since -q prints nothing;
@@ -99,7 +101,8 @@ else:
         time.sleep(0.02)
 """
 
-CLIENTS = {"t": "torrentish", "a": "aria2", "l": "libtorrent"}
+CLIENTS = {"t": "torrentish", "b": "torrentish (baseline)", "a": "aria2", "l": "libtorrent"}
+BASELINE: Path | None = None  # --baseline: another copy of the repository, run as client "b"
 
 
 def quiet_discovery_flags(command: str) -> list[str]:
@@ -140,13 +143,13 @@ class Run:
 class Measured:
     """A command running under GNU time; ``pid`` is the command's own process."""
 
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None):
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT):
         self.usage_path = log.with_suffix(".usage")
         self.log = log
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
                 [GNU_TIME, "-f", "%e %U %S %M", "-o", str(self.usage_path), *map(str, argv)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         while not (found := children.read_text().split() if self.proc.poll() is None else ["gone"]):
             time.sleep(0.001)
@@ -205,14 +208,19 @@ class Setup:
     wrap: tuple[str, ...] = ()  # a prefix for the leecher's command line (a profiler)
 
 
+def _checkout(kind: str) -> Path:
+    """Where `python -m torrentish` runs from (its package is the one found there)."""
+    return BASELINE if kind == "b" and BASELINE is not None else ROOT
+
+
 def start_seed(kind: str, s: Setup) -> Measured:
     """Start a seed and wait until it has checked its data and listens."""
     log = s.work / "seed.log"
-    if kind == "t":
+    if kind in "tb":
         state = s.work / "seed-state"
         env = dict(os.environ, TORRENTISH_STATE_DIR=str(state))
         proc = Measured([PYTHON, "-m", "torrentish", "seed", s.torrent, "--data", s.data,
-                         "--port", s.seed_port, "-q", *s.seed_flags], log, env)
+                         "--port", s.seed_port, "-q", *s.seed_flags], log, env, cwd=_checkout(kind))
         # -q prints nothing: the resume record, saved after the check, says the check is over.
         ready = lambda: any(state.glob("resume/*.resume")) and is_listening(s.seed_port)  # noqa: E731
     elif kind == "a":
@@ -238,10 +246,11 @@ def start_seed(kind: str, s: Setup) -> Measured:
 
 def start_leech(kind: str, s: Setup) -> Measured:
     log = s.work / "leech.log"
-    if kind == "t":
+    if kind in "tb":
         env = dict(os.environ, TORRENTISH_STATE_DIR=str(s.work / "leech-state"))
         return Measured([*s.wrap, PYTHON, "-m", "torrentish", "get", s.torrent, "-o", s.down, "--peer",
-                         f"127.0.0.1:{s.seed_port}", "--port", s.leech_port, "-q", *s.get_flags], log, env)
+                         f"127.0.0.1:{s.seed_port}", "--port", s.leech_port, "-q", *s.get_flags], log, env,
+                        cwd=_checkout(kind))
     if kind == "a":
         return Measured(["aria2c", *ARIA2_FLAGS, "--seed-time=0", "--file-allocation=none",
                          f"--dir={s.down}", f"--listen-port={s.leech_port}",
@@ -423,7 +432,8 @@ def compile_sources() -> None:
     import compileall
     import sysconfig
 
-    for where in (ROOT / "torrentish", Path(sysconfig.get_paths()["purelib"])):
+    checkouts = [ROOT] + ([BASELINE] if BASELINE is not None else [])
+    for where in (*(c / "torrentish" for c in checkouts), Path(sysconfig.get_paths()["purelib"])):
         compileall.compile_dir(where, quiet=1, workers=2)
 
 
@@ -433,14 +443,20 @@ def main() -> None:
     parser.add_argument("--sizes", default="1GiB", help="comma-separated sizes, e.g. 1GiB,4GiB")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pairs", default="tt,aa,ta,at", help="seed+leecher letters: t torrentish, "
-                        "a aria2, l libtorrent (e.g. tt,aa,ta,at,ll)")
+                        "a aria2, l libtorrent, b the --baseline copy (e.g. tt,aa,ta,at,ll)")
     parser.add_argument("--libtorrent", action="store_true", help="add ll (libtorrent -> libtorrent)")
+    parser.add_argument("--baseline", type=Path, help="another copy of the repository (e.g. `git archive "
+                        "main | tar -x -C DIR`): client b, to set a change beside what it changes (pair bb)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per download")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "transfer.json")
     parser.add_argument("--profile", action="store_true", help="instead of timing: one torrentish -> "
                         "torrentish run under py-spy, stacks in bench/out/profile-<size>-*.raw, and a summary")
     args = parser.parse_args()
     pairs = [p for p in args.pairs.split(",") if p] + (["ll"] if args.libtorrent else [])
+    global BASELINE
+    BASELINE = args.baseline.resolve() if args.baseline else None
+    if any("b" in p for p in pairs) and BASELINE is None:
+        parser.error("pair letter b needs --baseline DIR")
     if any(len(p) != 2 or not set(p) <= set(CLIENTS) for p in pairs):
         parser.error(f"--pairs: each pair is two of {''.join(CLIENTS)}, e.g. tt,aa,ta,at")
     if not Path(GNU_TIME).exists() or not shutil.which("aria2c"):

@@ -77,6 +77,10 @@ class ManagedTorrent:
         self._have: Bitfield | None = None
         self._complete: bool | None = None  # cached: every wanted piece is verified
         self._seen_traffic = 0  # engine bytes moved at the last tick (activity)
+        self.totals_dirty = False  # traffic moved the totals since the record was written
+        self._geometry = None
+        self._magnet_link: str | None = None
+        self._magnet_has_info = False
         if self.info is not None:
             self._have = _pieces_of(state.resume, self.info.num_pieces)
 
@@ -96,7 +100,19 @@ class ManagedTorrent:
         return self.options.name or self.info_hash.hex()
 
     @property
+    def geometry(self):
+        """The torrent's PieceGeometry (built once: status snapshots use it often)."""
+        if self._geometry is None:
+            self._geometry = self.info.geometry()
+        return self._geometry
+
+    @property
     def magnet_link(self) -> str:
+        if self._magnet_link is None or (self.info is not None and not self._magnet_has_info):
+            self._magnet_link, self._magnet_has_info = self._make_magnet_link(), self.info is not None
+        return self._magnet_link
+
+    def _make_magnet_link(self) -> str:
         from torrentish.formats.magnet import make_magnet
 
         trackers = [u for tier in self.meta.trackers() for u in tier] if self.meta is not None else (
@@ -294,7 +310,7 @@ class ManagedTorrent:
 
     def piece_priorities(self) -> list[int]:
         """Per piece, the engine's priority: 0 not wanted, else 1..3 from the files it holds."""
-        geometry = self.info.geometry()
+        geometry = self.geometry
         files = self.engine_file_priorities()
         return [max((files[f] for f, _, _ in geometry.file_spans(geometry.piece_offset(i), geometry.piece_size(i))),
                     default=0) for i in range(geometry.num_pieces)]
@@ -373,6 +389,7 @@ class ManagedTorrent:
             self._seen_traffic = moved
             self.last_activity = wall
             self.options.activity_date = int(wall)
+            self.totals_dirty = True
         if self.complete:
             self.options.seconds_seeding += round(elapsed)
         else:
@@ -415,7 +432,7 @@ class ManagedTorrent:
         store = self.resume_store
         if hasattr(store, "options"):
             store.options = self.state_snapshot()
-            self.dirty = False
+            self.dirty = self.totals_dirty = False
 
     async def _check(self, scope: trio.CancelScope) -> None:
         from torrentish.engine.checking import find_verified_pieces
@@ -426,7 +443,7 @@ class ManagedTorrent:
                     self.phase = "checking"
                     storage = self._storage(writable=False)
                     try:
-                        target = SimpleNamespace(storage=storage, geometry=self.info.geometry(), info=self.info,
+                        target = SimpleNamespace(storage=storage, geometry=self.geometry, info=self.info,
                                                  num_pieces=self.info.num_pieces, events=self._session.events)
                         good = await find_verified_pieces(target, trio.CapacityLimiter(2))
                         self._set_have(good)
@@ -460,7 +477,7 @@ class ManagedTorrent:
                         await self._session.fetch_metadata(self)
                     self.phase = "running"
                     storage = self._storage(writable=self.writable)
-                    extensions, services = self._session.services.extensions(self.extra_extensions)
+                    extensions = self._session.services.extensions(self.extra_extensions)
                     engine = self._session.client.make_torrent(
                         self.info, storage, strategy="sequential" if self.options.sequential else "rarest",
                         upload_only=self.upload_only, extensions=extensions)
@@ -470,7 +487,7 @@ class ManagedTorrent:
                     self.engine = engine
                     self._seen_traffic = 0
                     await nursery.start(self._session.client.run_torrent, engine)
-                    self._started(engine, nursery, services)
+                    self._started(engine, nursery)
         except BaseException as exc:
             self._failed(exc)
         finally:
@@ -483,7 +500,7 @@ class ManagedTorrent:
             self._task_done.set()
             self._session.wake()
 
-    def _started(self, engine, nursery: trio.Nursery, services) -> None:
+    def _started(self, engine, nursery: trio.Nursery) -> None:
         self.found_at_start = frozenset(engine.have)
         wall = self._session.wall_time()
         self.start_date = int(wall)
@@ -494,7 +511,7 @@ class ManagedTorrent:
         tiers = self.meta.trackers() if self.meta is not None else ()
         client = self._session.client
         nursery.start_soon(self._session.services.serve, engine, tiers, self.services)
-        for service in [*services, *self.extra_services]:
+        for service in self.extra_services:
             nursery.start_soon(service, client, engine)
         if not was_complete:
             nursery.start_soon(self._watch_completion, engine)
@@ -549,6 +566,7 @@ class ManagedTorrent:
         from torrentish.session.state import fit_file_options
 
         self.meta, self.info = meta, meta.info
+        self._geometry = None
         fit_file_options(self.options, len(meta.info.files))
         if self.pending_selection is not None:  # BEP 53 so=: the link's files only
             chosen = set(self.pending_selection)

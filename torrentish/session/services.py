@@ -19,8 +19,8 @@ import trio
 
 from torrentish.services.dht.config import DEFAULT_BOOTSTRAP, DhtConfig, ipv6_available
 from torrentish import events as ev
-from torrentish.services.extensions import standard_extensions
 from torrentish.services.extensions.ut_metadata import UtMetadata
+from torrentish.services.extensions.ut_pex import UtPex
 from torrentish.services.tracker.announcer import AnnounceSettings, Announcer, TrackerTiers, open_transport
 
 Address = tuple[str, int]
@@ -51,6 +51,8 @@ class SessionServices:
         self.transport = None
         self.lsd = None
         self.dht = None
+        self.ut_pex = UtPex() if pex else None
+        self._pex_torrents: set = set()  # running torrents that use our ut_pex
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Open the shared parts, report ready, and keep them until cancelled. A part that cannot
@@ -68,8 +70,21 @@ class SessionServices:
                 await nursery.start(self.lsd.run)
             if self.use_dht:
                 self.dht = await self._open_dht(stack)
+            if self.ut_pex is not None:
+                nursery.start_soon(self._send_pex)
             task_status.started()
             await trio.sleep_forever()
+
+    async def _send_pex(self) -> None:
+        """PEX messages for every torrent from one timer (not a task per torrent: a session may
+        seed a thousand)."""
+        pex = self.ut_pex
+        while True:
+            await trio.sleep(pex.tick)
+            now = trio.current_time()
+            for torrent in list(self._pex_torrents):
+                if torrent.peers:
+                    pex.send_due(torrent, now)
 
     async def _open_dht(self, stack: AsyncExitStack):
         from torrentish.services.dht.node import open_dht_node
@@ -90,15 +105,13 @@ class SessionServices:
         return None
 
     # ------------------------------------------------------------------------------ torrents
-    def extensions(self, others: Sequence = ()) -> tuple[list, list]:
-        """(extensions, services) for a new torrent: ut_metadata always, ut_pex if enabled, then
-        `others` (the owner's); of two with one name, the owner's is kept."""
-        extensions, services = standard_extensions() if self.pex else ([UtMetadata()], [])
+    def extensions(self, others: Sequence = ()) -> list:
+        """The extensions of a new torrent: ut_metadata always, ut_pex if enabled (one instance
+        for all: its state is per connection, and `serve` sends its messages), then `others`
+        (the owner's); of two with one name, the owner's is kept."""
+        ours = [UtMetadata(), *([self.ut_pex] if self.ut_pex is not None else [])]
         taken = {e.name for e in others}
-        kept = [e for e in extensions if e.name not in taken]
-        if len(kept) < len(extensions):
-            services = [s for s in services if getattr(s, "__self__", None) in kept]
-        return [*kept, *others], services
+        return [*(e for e in ours if e.name not in taken), *others]
 
     async def serve(self, torrent, tiers: Sequence[Sequence[str]], handle: TorrentServices) -> None:
         """Serve one running torrent until cancelled: announce it to its trackers, on the DHT and
@@ -108,6 +121,8 @@ class SessionServices:
             if ordered and self.transport is not None:
                 handle.announcer = Announcer(ordered, self.client, torrent, self.transport, self.announce_settings)
                 nursery.start_soon(handle.announcer.run)
+            if self.ut_pex is not None and self.ut_pex in torrent.extensions.values():
+                self._pex_torrents.add(torrent)
             if not torrent.info.private:
                 if self.dht is not None:
                     from torrentish.services.dht.service import DhtService
@@ -118,6 +133,7 @@ class SessionServices:
             try:
                 await trio.sleep_forever()
             finally:
+                self._pex_torrents.discard(torrent)
                 if self.lsd is not None:
                     self.lsd.remove(torrent)
 

@@ -36,7 +36,8 @@ from torrentish.session.status import SessionStats, TorrentStatus, TransferTotal
 
 __all__ = ["SessionConfig", "Session", "open_session", "DuplicateTorrent"]
 
-SAVE_INTERVAL = 5.0  # seconds between saves of records that changed
+SAVE_INTERVAL = 5.0  # seconds between saves of records whose options changed
+TOTALS_SAVE_INTERVAL = 60.0  # and of those whose traffic totals (and activity date) moved
 TICK = 1.0
 
 
@@ -67,7 +68,7 @@ class Session:
         self.saved = SessionState()  # totals of earlier sessions, ids, settings changed at runtime
         self._current_up = self._current_down = 0  # folded from transfers that ended
         self._files_added = 0
-        self._last_save = trio.current_time()
+        self._last_save = self._last_totals_save = trio.current_time()
         self._session_dirty = False
         self._closing = False
         self.services = SessionServices(
@@ -389,7 +390,10 @@ class Session:
             passed.set()
             if now - self._last_save >= SAVE_INTERVAL:
                 self._last_save = now
-                await self.save_changes()
+                totals = now - self._last_totals_save >= TOTALS_SAVE_INTERVAL
+                if totals:
+                    self._last_totals_save = now
+                await self.save_changes(totals=totals)
 
     async def close(self) -> None:
         """Stop every torrent (each saves its resume data) and write the records."""
@@ -406,15 +410,17 @@ class Session:
         if self.store is None or not hasattr(record, "save_options") or t.removed:
             return
         record.options = t.state_snapshot()
-        t.dirty = False
+        t.dirty = t.totals_dirty = False
         await trio.to_thread.run_sync(record.save_options)
 
-    async def save_changes(self) -> None:
-        """Write the records that changed (and, running, those whose totals moved)."""
+    async def save_changes(self, *, totals: bool = True) -> None:
+        """Write the records whose options changed, and with `totals` those whose traffic
+        totals moved (a busy seed's would otherwise be rewritten every few seconds)."""
         for t in list(self._queue):
-            if t.dirty or t.engine is not None:
+            if t.dirty or (totals and t.totals_dirty):
                 await self._save(t)
-        if self.store is not None:
+        if self.store is not None and (totals or self._session_dirty):
+            self._session_dirty = False
             await trio.to_thread.run_sync(self.store.write_session, self._session_record())
 
     def _session_record(self) -> SessionState:

@@ -173,11 +173,13 @@ def torrent_status(t: ManagedTorrent, now: float, wall: float, *, files: bool = 
 def _sizes(t: ManagedTorrent, *, want_files: bool) -> tuple[int, int, int, list[FileStatus]]:
     """(verified bytes, wanted bytes, verified wanted bytes, per-file statuses)."""
     info, have = t.info, t.have
-    geometry = info.geometry()
+    geometry = t.geometry
     priorities, flags = t._file_lists()
     done_all = 0
-    if have is not None:
-        done_all = sum(geometry.piece_size(i) for i in have)
+    if have is not None and have.count():
+        last = info.num_pieces - 1  # only the last piece may be shorter
+        done_all = have.count() * info.piece_length - (
+            info.piece_length - geometry.piece_size(last) if last in have else 0)
     wanted_total = done_wanted = 0
     per_file: list[FileStatus] = []
     everything_wanted = all(flags) and not any(f.padding for f in info.files)
