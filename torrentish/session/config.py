@@ -42,6 +42,8 @@ class SessionConfig:
     dht_bootstrap: tuple[str, ...] = ()  # "host:port"; () = the public routers
     dht_state_path: Path | None = None  # the DHT's routing table; None: state_dir/dht.state, if kept
     check_concurrency: int = 1  # torrents whose data is checked at once
+    # Map the listen port on the NAT gateway (services/portmap PortMapSettings); None: do not.
+    port_mapping: object | None = None
     engine: Settings = field(default_factory=Settings)
 
     def roots(self) -> tuple[Path, ...]:

@@ -1,4 +1,4 @@
-"""The services a session shares among its torrents: trackers, LSD, the DHT and PEX.
+"""The services a session shares among its torrents: trackers, LSD, the DHT, PEX, port mapping.
 
 One HTTP/UDP tracker transport, one Local Service Discovery socket set and one DHT node serve
 every torrent (a torrent's own announce loop, DHT announces and PEX timer run in that torrent's
@@ -40,7 +40,8 @@ class TorrentServices:
 class SessionServices:
     def __init__(self, client, *, lsd: bool, dht: bool, pex: bool, trackers: bool = True,
                  host: str = "0.0.0.0", dht_bootstrap: Sequence[str] = (), dht_state: Path | None = None,
-                 announce_settings: AnnounceSettings | None = None, rng: random.Random) -> None:
+                 announce_settings: AnnounceSettings | None = None, port_mapping=None,
+                 rng: random.Random) -> None:
         self.client = client
         self.use_lsd, self.use_dht, self.pex, self.use_trackers = lsd, dht, pex, trackers
         self.host = host
@@ -51,6 +52,7 @@ class SessionServices:
         self.transport = None
         self.lsd = None
         self.dht = None
+        self.port_mapping = port_mapping
         self.ut_pex = UtPex() if pex else None
         self._pex_torrents: set = set()  # running torrents that use our ut_pex
 
@@ -58,6 +60,12 @@ class SessionServices:
         """Open the shared parts, report ready, and keep them until cancelled. A part that cannot
         start (a busy UDP port) is reported as a Warning; the others run."""
         async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+            if self.port_mapping is not None:  # first, so the first announces carry the mapped port
+                from torrentish.services.portmap.service import port_mapping_service
+
+                # A transfer service of the listener, not of a torrent: its "torrent" is the bus.
+                nursery.start_soon(port_mapping_service(self.port_mapping), self.client,
+                                   SimpleNamespace(events=self.client.events))
             if self.use_trackers:
                 rng = random.Random(self.rng.getrandbits(64))
                 self.transport = await stack.enter_async_context(open_transport(rng, self.announce_settings))

@@ -74,7 +74,8 @@ class Session:
         self.services = SessionServices(
             client, lsd=config.lsd, dht=config.dht, pex=config.pex, trackers=config.trackers, host=config.host,
             dht_bootstrap=config.dht_bootstrap, rng=random.Random(rng.getrandbits(64)),
-            dht_state=config.dht_state_path or (config.state_dir / "dht.state" if config.state_dir else None))
+            dht_state=config.dht_state_path or (config.state_dir / "dht.state" if config.state_dir else None),
+            port_mapping=config.port_mapping)
 
     # ------------------------------------------------------------------------------- clocks
     def wall_time(self) -> float:
