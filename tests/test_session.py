@@ -254,3 +254,14 @@ async def test_seeding_stops_at_the_ratio_limit_and_is_finished(tmp_path):
         seeding.set_ratio_limit(2)  # unlimited: it may seed again
         await seed.start(seeding)
         await wait_for(seed, lambda: seeding.state == "seeding")
+
+
+async def test_a_magnet_nobody_can_serve_is_its_error_only(tmp_path):
+    from tests.support import free_port
+
+    (one,) = samples(tmp_path, 1)
+    async with session_of(tmp_path, "a", download_dir=tmp_path / "content") as session:
+        good = await session.add(one.torrent_path)
+        lost = await session.add(make_magnet(b"\x05" * 20, "nowhere", peers=[(LOCALHOST, free_port())]))
+        await wait_for(session, lambda: lost.error and good.state == "seeding")
+        assert "metadata" in lost.error_string and lost.state == "stopped" and lost.info is None

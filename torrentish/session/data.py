@@ -76,13 +76,13 @@ def _copy_then_delete(info: Info, source: Path, target: Path) -> None:
             if not _exists(old):
                 continue
             new.parent.mkdir(parents=True, exist_ok=True)
+            copied.append(new)  # before the copy: a half-made one is removed on failure too
             if old.is_symlink():
                 os.symlink(os.readlink(old), new)
             else:
                 shutil.copy2(old, new, follow_symlinks=False)
                 if _digest(old) != _digest(new):
                     raise StorageError(f"the copy of {old} at {new} differs from the original")
-            copied.append(new)
     except OSError as error:
         _remove_files(copied, target)
         raise StorageError(f"cannot copy the data to {target}: {error.strerror or error}") from None
