@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_startup.py                  # both parts
     .venv/bin/python bench/bench_startup.py --startup-only --runs 30
     .venv/bin/python bench/bench_startup.py --transfer-only --size 1GiB --repeat 5
+    .venv/bin/python bench/bench_startup.py --first-bind --runs 15 [--baseline DIR]
 
 Start-up: `torrentish --version`, `--help` and `get --help` run as child processes (the console
 script, as a user runs it), after warm-up runs; the budget is 0.25 s each. Beside them, the bare
@@ -76,6 +77,57 @@ def startup(runs: int) -> bool:
         print(f"| `{label}` | {statistics.median(walls):.3f} | {p90:.3f} | {walls[-1]:.3f} | "
               f"{statistics.median(c for _, c in samples):.3f} | {verdict} |")
     return ok
+
+
+# Runs `python -m torrentish ARGS` and, at its first socket bind (the listener: the transfer
+# starts), prints the process's CPU seconds so far and exits.
+FIRST_BIND_PROBE = r"""
+import os, resource, runpy, sys
+
+def report(event, args):
+    if event == "socket.bind":
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        os.write(1, f"{usage.ru_utime + usage.ru_stime:.4f}\n".encode())
+        os._exit(0)
+
+sys.addaudithook(report)
+sys.argv = ["torrentish", *sys.argv[1:]]
+runpy.run_module("torrentish", run_name="__main__", alter_sys=True)
+"""
+
+
+def first_bind(runs: int, baseline: Path | None, workdir: Path) -> None:
+    """CPU from process start to the first bind of `get` and `seed`, here and (interleaved) in
+    another copy of the repository, each run from its own directory so its package is imported."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from tests.support.data import make_single_file, make_torrent
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    payload = make_single_file(workdir, "startup.bin", size=1 << 20)
+    torrent = workdir / "startup.torrent"
+    make_torrent(payload, torrent, piece_length=1 << 16)
+    copies = {"this": ROOT, **({"baseline": baseline.resolve()} if baseline else {})}
+    quiet = ["-q", "--no-lsd", "--no-port-mapping"]
+    commands = {"get": ["get", str(torrent), "-o", "DOWN", "--peer", "127.0.0.1:1", *quiet],
+                "seed": ["seed", str(torrent), "-d", str(workdir), *quiet]}
+    samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(runs):
+        for command, argv in commands.items():
+            for name, where in copies.items():
+                with tempfile.TemporaryDirectory() as state:
+                    args = [a.replace("DOWN", state + "/down") for a in argv]
+                    env = dict(_env(), TORRENTISH_STATE_DIR=state)
+                    out = subprocess.run([sys.executable, "-c", FIRST_BIND_PROBE, *args], cwd=where, env=env,
+                                         capture_output=True, text=True, timeout=60)
+                    samples.setdefault((command, name), []).append(float(out.stdout.split()[0]))
+    print(f"CPU s from process start to the first bind, median of {runs} interleaved runs\n")
+    print("| command | " + " | ".join(copies) + " |")
+    print("|---|" + "---:|" * len(copies))
+    for command in commands:
+        cells = [f"{statistics.median(samples[(command, name)]):.3f}" for name in copies]
+        print(f"| `{command}` | " + " | ".join(cells) + " |")
 
 
 def run_on_pty(argv: list[str], cols: int = 80, rows: int = 24) -> tuple[float, float, int]:
@@ -220,7 +272,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/torrentish-bench-demo"))
     parser.add_argument("--startup-only", action="store_true")
     parser.add_argument("--transfer-only", action="store_true")
+    parser.add_argument("--first-bind", action="store_true", help="only: CPU from start to the first bind "
+                        "of get and seed (with --baseline DIR, beside another copy of the repository)")
+    parser.add_argument("--baseline", type=Path)
     args = parser.parse_args()
+    if args.first_bind:
+        first_bind(args.runs, args.baseline, args.workdir)
+        return
     if not SCRIPT.exists():
         raise SystemExit(f"{SCRIPT} not found: install the package into this interpreter (pip install -e .)")
     ok = True
