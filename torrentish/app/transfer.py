@@ -217,7 +217,7 @@ async def seed_several(
     infos = [t.info if isinstance(t, Metainfo) else t for t, _ in torrents]
     contents = [resolve_content_path(info, data) for info, (_, data) in zip(infos, torrents)]
     config = replace(_session_config(contents[0].parent, port, host, _settings(settings, max_up, 0)),
-                     **(discovery or {}))
+                     allowed_roots=tuple(dict.fromkeys(c.parent for c in contents)), **(discovery or {}))
     engines: list[Torrent] = []
     counter = None
     async with open_session(config, rng=rng) as session:
