@@ -206,8 +206,9 @@ async def seed_several(
     `discovery` turns on the session's own shared services (SessionConfig's lsd, dht, pex,
     trackers, dht_bootstrap, dht_state_path: the trackers of a Metainfo are announced to);
     `services` and `extensions` run for every torrent (so they must serve several);
-    `listener_services` (port mapping) run once, from the start, for the listener: their
-    "torrent" has only the `events` bus. `view` and `ready` get the first torrent."""
+    `listener_services` (port mapping) run once for the listener, once the torrents run (the
+    trackers announce again when a mapping changes the port): their "torrent" has only the
+    `events` bus. `view` and `ready` get the first torrent."""
     from dataclasses import replace
 
     from torrentish.session import open_session
@@ -223,8 +224,6 @@ async def seed_several(
     async with open_session(config, rng=rng) as session:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
-            for service in listener_services:  # first, so the first announces carry a mapped port
-                nursery.start_soon(service, session.client, SimpleNamespace(events=session.events))
             added = [await session.add(torrent, download_dir=content.parent, content_path=content, writable=False,
                                        upload_only=True, resume_path=resume_path(info.info_hash), peers=peers,
                                        services=services, extensions=extensions)
@@ -242,6 +241,8 @@ async def seed_several(
             if ready is not None:
                 ready(session.client, engines[0])
             counter = _PeerCounter(session.client)
+            for service in listener_services:  # beside the view, which shows what they publish
+                nursery.start_soon(service, session.client, SimpleNamespace(events=session.events))
             await _run_view(view, session.client, engines[0], nursery)
             nursery.start_soon(counter.run)
             await trio.sleep_forever()
