@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import trio
 
@@ -9,6 +11,7 @@ from tests.support.fake_peer import make_sample
 from tests.test_session import LOCALHOST, samples, session_of, wait_for
 from torrentish import events as ev
 from torrentish.formats.magnet import make_magnet
+from torrentish.session import state
 
 
 async def test_torrents_come_back_with_their_ids_options_and_totals(tmp_path):
@@ -122,3 +125,23 @@ async def test_set_location_moves_the_data_or_looks_for_it_there(tmp_path, move)
         await wait_for(session, lambda: t.state == "seeding")
         with pytest.raises(Exception, match="outside the allowed"):
             await session.set_location(t, tmp_path.parent / "nope")
+
+
+async def test_kept_download_dirs_stay_inside_the_owners_roots(tmp_path):
+    (one,) = samples(tmp_path, 1)
+    content = dict(download_dir=tmp_path / "content")
+    async with session_of(tmp_path, "a", **content) as session:
+        t = await session.add(one.torrent_path)
+        session.update(download_dir=tmp_path / "content" / "new")  # inside the root: fine
+        with pytest.raises(Exception, match="outside the allowed"):
+            session.update(download_dir=tmp_path / "elsewhere")
+        await wait_for(session, lambda: t.state == "seeding")
+    record = tmp_path / "a" / "state" / "torrents" / f"{one.info_hash.hex()}.state"
+    kept = state.load_torrent_state(record.read_bytes(), one.info_hash, state.state_limits(1, 100))
+    kept.download_dir = "/etc/xx"  # a hand-edited (or hostile) record
+    record.write_bytes(state.encode_torrent_state(kept))
+    async with session_of(tmp_path, "a", **content) as session:
+        assert session.config.download_dir == tmp_path / "content" / "new"
+        t = session.find(one.info_hash)
+        assert t.error == 3 and "outside the allowed" in t.error_string and t.state == "stopped"
+        assert not any(x.name == "xx" for x in Path("/etc").iterdir())

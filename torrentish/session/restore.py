@@ -18,6 +18,7 @@ from torrentish import events as ev
 from torrentish.errors import TorrentishError
 from torrentish.session import config as cfg
 from torrentish.session import state as st
+from torrentish.session.managed import LOCAL_ERROR
 from torrentish.session.store import StateDir
 
 log = logging.getLogger("torrentish.session")
@@ -27,6 +28,8 @@ async def load_settings(config: cfg.SessionConfig) -> tuple[StateDir, st.Session
     """The state dir and the session record, with the settings changed at runtime applied to
     `config` (before the listener opens: the peer port is one of them)."""
     assert config.state_dir is not None
+    if not config.allowed_roots:  # the owner's download dir, whatever the kept settings say
+        config.allowed_roots = (Path(config.download_dir),)
     store = StateDir(config.state_dir)
     saved = await trio.to_thread.run_sync(store.read_session) or st.SessionState()
     for name, value in list(saved.settings.items()):
@@ -105,6 +108,10 @@ async def restore_torrents(session) -> None:
         t = session._managed(state, meta, magnet, peers=list(magnet.peers) if magnet else ())
         if lost:
             t.dirty = True
-        if meta is not None and state.resume is None:
+        try:
+            session.check_directory(state.download_dir)
+        except TorrentishError as outside:  # the record is untrusted: no data goes there
+            t.error, state.error_string, state.running = LOCAL_ERROR, str(outside), False
+        if meta is not None and state.resume is None and not t.error:
             t.needs_check = await trio.to_thread.run_sync(has_any_data, t.info, t.content_path)
         session._register(t)

@@ -304,8 +304,10 @@ class Session:
         """Change runtime settings (config.RUNTIME_SETTINGS), validated all first; kept for
         the next start by a persistent session. TorrentishError names the first bad one."""
         checked = {name: cfg.check_setting(name, value) for name, value in changes.items()}
-        if "download_dir" in checked and not self.config.allowed_roots:
-            self.config.allowed_roots = (Path(self.config.download_dir),)  # the old root stays allowed
+        if "download_dir" in checked:
+            if not self.config.allowed_roots:
+                self.config.allowed_roots = (Path(self.config.download_dir),)  # fixed from now on
+            checked["download_dir"] = self.check_directory(checked["download_dir"])
         for name, value in checked.items():
             setattr(self.config, name, value)
             self.saved.settings[name] = cfg.to_record(name, value)
