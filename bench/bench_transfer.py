@@ -446,7 +446,7 @@ def main() -> None:
                         "a aria2, l libtorrent, b the --baseline copy (e.g. tt,aa,ta,at,ll)")
     parser.add_argument("--libtorrent", action="store_true", help="add ll (libtorrent -> libtorrent)")
     parser.add_argument("--baseline", type=Path, help="another copy of the repository (e.g. `git archive "
-                        "main | tar -x -C DIR`): client b, to set a change beside what it changes (pair bb)")
+                        "COMMIT | tar -x -C DIR`): client b, to set a change beside what it changes (pair bb)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per download")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "transfer.json")
     parser.add_argument("--profile", action="store_true", help="instead of timing: one torrentish -> "
