@@ -29,6 +29,7 @@ from torrentish.formats.metainfo import Info, build_info, parse_info
 from torrentish.storage.memory import MemoryStorage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
+from torrentish.wire import mse
 from torrentish.wire.codec import PeerCodec
 from torrentish.wire.extension import decode_extended_handshake, encode_extended_handshake
 
@@ -103,10 +104,20 @@ class MetadataPeer:
             task_status.started(self)
 
     async def _serve(self, stream: trio.SocketStream) -> None:
+        """One connection. Like a client without encryption, it hangs up on a connection that
+        starts with an MSE key (not counted in `connections`)."""
+        try:
+            first = await stream.receive_some(len(mse.PROTOCOL_PREFIX))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            first = b""
+        if not first.startswith(mse.PROTOCOL_PREFIX[: len(first)]) or not first:
+            await trio.aclose_forcefully(stream)
+            return
         self.connections += 1
         plain = self.behaviour == "plain"
         reserved = msg.make_reserved(extensions=not plain, fast=True)
         codec = PeerCodec(reserved)
+        codec.receive_data(first)
         try:
             await stream.send_all(wire.encode_handshake(reserved, self.info_hash, b"-FK0001-" + bytes(12)))
             if self.behaviour == "chatty":
