@@ -18,6 +18,7 @@ from torrentish.cli.app import (
     AsJson,
     Dht,
     DhtBootstrap,
+    Encryption,
     LogFile,
     MaxUp,
     Peers,
@@ -27,6 +28,7 @@ from torrentish.cli.app import (
     Quiet,
     Verbose,
     app,
+    engine_settings,
     parse_peer,
     parse_rate_option,
     port_mapping_services,
@@ -124,6 +126,7 @@ def get(
         Optional[Path], typer.Option(metavar="FILE", show_default=False,
                                      help="For a magnet link: also save the .torrent once the metadata arrives."),
     ] = None,
+    encryption: Encryption = "prefer",
     as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
@@ -146,6 +149,7 @@ def get(
     peers = [parse_peer(p) for p in peer or []]
     up, down = parse_rate_option(max_up, "--max-up"), parse_rate_option(max_down, "--max-down")
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
+    settings = engine_settings(encryption)
     output = _output("get", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         from torrentish.app.trackerless import get_function  # .torrent or magnet; trackers, LSD, DHT, PEX
@@ -166,6 +170,7 @@ def get(
             max_down=down,
             sequential=sequential,
             only=only or (),
+            settings=settings,
             view=output.watch,
         )
     # Interrupted while seeding after a complete download is the expected way to end --seed.
@@ -195,6 +200,7 @@ def seed(
     super_seed: Annotated[bool, typer.Option(
         "--super-seed", help="BEP 16 initial seeding: reveal pieces one at a time, so each leaves "
                              "this seed about once (for the first seed of a new torrent).")] = False,
+    encryption: Encryption = "prefer",
     as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
@@ -220,6 +226,7 @@ def seed(
     extensions, services = trackerless_services(dht_config(dht, dht_bootstrap or (), port=port))
     up = parse_rate_option(max_up, "--max-up")
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
+    settings = engine_settings(encryption, super_seed=super_seed)
     output = _output("seed", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         from torrentish.services.discovery.sources import peer_sources_for
@@ -239,19 +246,13 @@ def seed(
             peers=peers,
             port=port,
             max_up=up,
-            settings=_super_seed_settings(super_seed),
+            settings=settings,
             view=output.watch,
             ready=ready,
             extensions=extensions,
             services=services,
         )
     output.finish(_outcome("seed", result, output.watch), 0)
-
-
-def _super_seed_settings(super_seed: bool):
-    from torrentish.engine.settings import Settings
-
-    return Settings(super_seed=True) if super_seed else None
 
 
 @app.command()

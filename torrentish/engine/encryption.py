@@ -23,13 +23,13 @@ from collections.abc import Callable
 import trio
 
 from torrentish.engine.handshake import HandshakeError
+from torrentish.engine.settings import ENCRYPTION_POLICIES as POLICIES
 from torrentish.errors import TorrentishError
 from torrentish.net.encrypted import EncryptedStream
 from torrentish.wire import mse, rc4
 
 __all__ = ["POLICIES", "EncryptionRefused", "check_policy", "describe", "encrypt_outgoing", "accept_incoming"]
 
-POLICIES = ("prefer", "require", "off")
 RECEIVE_SIZE = 64 * 1024  # one handshake read; what follows the handshake stays in the payload
 
 # Incoming MSE: (methods we select from, the one we take when the peer offers both).

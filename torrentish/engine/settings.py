@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ENCRYPTION_POLICIES = ("prefer", "require", "off")  # Settings.encryption (engine/encryption.py)
+
 
 @dataclass
 class Settings:
