@@ -14,11 +14,10 @@ import pytest
 import trio
 
 from tests.support import require_tool
-from tests.support.trackerless import LOCALHOST, add_seed, make_info
+from tests.support.trackerless import LOCALHOST, add_seed, make_info, write_torrent
 from torrentish import events as ev
 from torrentish.engine.client import open_client
 from torrentish.engine.settings import Settings
-from torrentish.formats.metainfo import build_torrent
 from torrentish.storage.memory import MemoryStorage
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
@@ -34,14 +33,6 @@ async def lt_session(logs: Path, name: str, settings: dict):
     from tests.support.lt import LtSession
 
     return await trio.to_thread.run_sync(lambda: LtSession(logs / f"{name}.log", settings=settings))
-
-
-def write_torrent(root: Path, info, data: bytes | None = None) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    if data is not None:
-        (root / info.name).write_bytes(data)
-    (root / f"{info.name}.torrent").write_bytes(build_torrent(info.raw))
-    return root / f"{info.name}.torrent"
 
 
 async def download_from(session, tmp_path: Path, info, data: bytes, settings: Settings):
