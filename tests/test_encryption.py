@@ -270,3 +270,22 @@ async def test_the_encrypted_stream_round_trips_and_reads_into_buffers():
     assert bytes(buffer[:n]) == b"world"
     await a.aclose()
     assert await b.receive_some(10) == b""
+
+
+async def test_batches_and_reads_larger_than_a_chunk_go_through_whole():
+    from torrentish.net.encrypted import CHUNK
+
+    left, right = memory_stream_pair()
+    a = EncryptedStream(left, rc4(b"1" * 16), rc4(b"2" * 16))
+    b = EncryptedStream(right, rc4(b"2" * 16), rc4(b"1" * 16))
+    payload = random.Random(3).randbytes(3 * CHUNK + 1234)
+    buffers = [payload[:13], memoryview(payload)[13 : CHUNK + 7], bytearray(payload[CHUNK + 7 :])]
+    received = bytearray()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.send_buffers, buffers)
+        buffer = bytearray(4 * CHUNK)
+        while len(received) < len(payload):
+            n = await b.receive_into(memoryview(buffer))
+            assert 0 < n <= CHUNK
+            received += buffer[:n]
+    assert received == payload

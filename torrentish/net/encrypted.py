@@ -6,7 +6,7 @@ fast path (engine/peer.py): on TCP the socket reads into a scratch buffer of thi
 the cipher writes the plaintext straight into the caller's buffer, the codec's, so the bytes are
 copied no more often than on a plaintext connection. `send_buffers` (the peer writer's batches,
 through net.base.send_buffers) gathers into a buffer of this connection and encrypts into
-another: a fresh megabyte per batch would cost page faults, more than the copy does.
+another, both kept: a fresh megabyte per batch would cost page faults, more than the copy does.
 
 A connection whose MSE handshake selected plaintext is not wrapped at all.
 """
@@ -21,31 +21,49 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers import CipherContext
 
 
+# The most bytes one connection holds for encrypting a send or decrypting a read (twice over
+# for sends: plaintext gathered, ciphertext out). Larger batches and reads go in such chunks, one
+# cipher call each, so a seed serving many encrypted peers keeps its memory bounded.
+CHUNK = 256 * 1024
+
+
 class EncryptedStream(trio.abc.Stream):
     def __init__(self, stream: trio.abc.Stream, encrypt: CipherContext, decrypt: CipherContext):
         self.stream = stream
         self._encrypt = encrypt
         self._decrypt = decrypt
         self._socket = stream.socket if type(stream) is trio.SocketStream else None
-        self._scratch = bytearray()  # grows to the largest read asked for; reused
-        self._plain = bytearray()  # for send_buffers: grow to the largest batch; reused
+        self._scratch = bytearray()  # reads land here; grows to the largest read, at most CHUNK
+        self._plain = bytearray()  # send_buffers gathers here and encrypts into _cipher
         self._cipher = bytearray()
 
     async def send_all(self, data) -> None:
         await self.stream.send_all(self._encrypt.update(data))
 
     async def send_buffers(self, buffers: list) -> None:
-        """Send the buffers in order, encrypted with one cipher call."""
-        size = sum(map(len, buffers))
+        """Send the buffers in order, encrypted: gathered a chunk at a time, one cipher call each."""
+        size = min(CHUNK, sum(map(len, buffers)))
         if len(self._plain) < size:
             self._plain, self._cipher = bytearray(size), bytearray(size)
-        plain, cipher = memoryview(self._plain), memoryview(self._cipher)
-        end = 0
+        plain, chunk = memoryview(self._plain), len(self._plain)
+        filled = 0
         for buffer in buffers:
-            start, end = end, end + len(buffer)
-            plain[start:end] = buffer
-        self._encrypt.update_into(plain[:size], cipher)
-        await self.stream.send_all(cipher[:size])
+            view = memoryview(buffer)
+            while view:
+                take = min(len(view), chunk - filled)
+                plain[filled : filled + take] = view[:take]
+                filled += take
+                view = view[take:]
+                if filled == chunk:
+                    await self._send_chunk(filled)
+                    filled = 0
+        if filled:
+            await self._send_chunk(filled)
+
+    async def _send_chunk(self, size: int) -> None:
+        cipher = memoryview(self._cipher)[:size]
+        self._encrypt.update_into(memoryview(self._plain)[:size], cipher)
+        await self.stream.send_all(cipher)
 
     async def wait_send_all_might_not_block(self) -> None:
         await self.stream.wait_send_all_might_not_block()
@@ -55,13 +73,13 @@ class EncryptedStream(trio.abc.Stream):
         return self._decrypt.update(data) if data else b""
 
     async def receive_into(self, buffer: memoryview) -> int:
-        """Read up to len(buffer) bytes into `buffer`, decrypted; 0 at end of stream."""
-        size = len(buffer)
+        """Read up to len(buffer) bytes (at most CHUNK) into `buffer`, decrypted; 0 at the end."""
+        size = min(len(buffer), CHUNK)
         if self._socket is None:
             data = await self.stream.receive_some(size)
             return self._decrypt.update_into(data, buffer) if data else 0
         if len(self._scratch) < size:
-            self._scratch = bytearray(size)
+            self._scratch = bytearray(min(CHUNK, max(size, 2 * len(self._scratch))))
         scratch = memoryview(self._scratch)
         n = await self._socket.recv_into(scratch, size)
         return self._decrypt.update_into(scratch[:n], buffer) if n else 0
