@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Reference clients from Debian: aria2 (peer), mktorrent (torrent maker), iproute2 (namespaces),
 # nftables and miniupnpd (the NAT router and its UPnP IGD / NAT-PMP / PCP server in namespaces;
-# the package installs no service, so nothing runs outside the tests).
+# the package installs no service, so nothing runs outside the tests); Transmission and
+# qBittorrent (encryption interop; tests start their own instances, with their own config dirs).
 need=()
 command -v aria2c >/dev/null || need+=(aria2)
 command -v mktorrent >/dev/null || need+=(mktorrent)
@@ -14,6 +15,8 @@ command -v opentracker >/dev/null || need+=(opentracker)
 command -v tc >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v miniupnpd >/dev/null || need+=(miniupnpd-nftables)
+command -v transmission-daemon >/dev/null || need+=(transmission-daemon)
+command -v qbittorrent-nox >/dev/null || need+=(qbittorrent-nox)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq

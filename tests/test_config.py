@@ -176,3 +176,19 @@ def test_help_names_the_configured_side_of_an_on_off_flag(tmp_path):
     on = cli(tmp_path, "get", "--help", env={"TORRENTISH_LSD": "1"}).stdout
     assert "[default: no-lsd]" in off and "[default: lsd]" not in off
     assert "[default: lsd]" in on
+
+
+def test_encryption_from_the_file_and_the_environment(tmp_path):
+    path = write(tmp_path / "c.toml", 'encryption = "Require"\n')
+    defaults = load_config(path, environ={}).default_map()
+    assert {command: d["encryption"] for command, d in defaults.items()} == {
+        "get": "require", "seed": "require", "share": "require"}
+    assert load_config(path, environ={"TORRENTISH_ENCRYPTION": "off"}).default_map()["get"]["encryption"] == "off"
+    with pytest.raises(ConfigError, match="^TORRENTISH_ENCRYPTION: encryption is one of prefer, require, off"):
+        load_config(path, environ={"TORRENTISH_ENCRYPTION": "always"})
+
+
+def test_encryption_on_the_command_line(tmp_path):
+    assert "[default: require]" in cli(tmp_path, "seed", "--help", env={"TORRENTISH_ENCRYPTION": "require"}).stdout
+    result = cli(tmp_path, "get", "x.torrent", "--encryption", "sometimes")
+    assert result.returncode == 2 and "'sometimes' is not one of prefer, require, off" in result.stderr

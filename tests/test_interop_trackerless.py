@@ -17,7 +17,7 @@ import pytest
 import trio
 
 from tests.support import require_tool
-from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info
+from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info, write_torrent
 from torrentish.services.dht.service import DhtService
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -27,7 +27,6 @@ from torrentish.services.extensions import standard_extensions
 from torrentish.services.extensions.ut_metadata import UtMetadata
 from torrentish.services.extensions.ut_pex import UtPex
 from torrentish.formats.magnet import parse_magnet
-from torrentish.formats.metainfo import build_torrent
 from torrentish.storage.memory import MemoryStorage
 from torrentish.app.trackerless import get_magnet
 
@@ -67,16 +66,6 @@ async def wait_for(predicate, what: str, report=lambda: "", timeout: float = DEA
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{report()}", pytrace=False)
         await trio.sleep(0.05)
-
-
-def write_torrent(root: Path, info, data: bytes | None = None) -> Path:
-    """The .torrent in ``root``, and with ``data`` the file it describes beside it (for a seed)."""
-    root.mkdir(parents=True, exist_ok=True)
-    if data is not None:
-        (root / info.name).write_bytes(data)
-    torrent = root / f"{info.name}.torrent"
-    torrent.write_bytes(build_torrent(info.raw))
-    return torrent
 
 
 def received(channel) -> list:
@@ -157,14 +146,16 @@ async def test_pex_from_libtorrent_lets_a_third_peer_find_the_first(tmp_path, lo
     info, data = make_info(2048 * KiB, seed=44, name="relayed-by-libtorrent.bin")
     torrent = write_torrent(tmp_path / "meta", info)
     async with open_client(host=LOCALHOST) as first, open_client(host=LOCALHOST) as third:
-        await add_seed(first, info, data)
+        seed = await add_seed(first, info, data)
         session = await lt_session(logs, "libtorrent")
         try:
             handle = session.leech(torrent, tmp_path / "lt")
             handle.set_download_limit(20_000)  # it stays a downloader, connected to the first
             session.connect_peer(handle, (LOCALHOST, first.port))
-            await wait_for(lambda: handle.status().num_peers >= 1, "libtorrent to connect to the first peer",
-                           lambda: session.report(handle))
+            # Connected both ways (its extended handshake arrived), so its first PEX message to
+            # the third peer names the first: the next one would come 60 s later.
+            await wait_for(lambda: any(p.extension_ids for p in seed.peers.values()),
+                           "libtorrent to connect to the first peer", lambda: session.report(handle))
             exchange = UtPex(tick=0.1)
             events = third.events.subscribe()
             leech = await third.add_torrent(info, MemoryStorage(info.geometry()), peers=[(LOCALHOST, session.port)],

@@ -65,6 +65,8 @@ class PeerConnected(Event):
     address: Address
     client: str
     outgoing: bool
+    # "rc4", "mse-plaintext" (MSE obfuscated the handshake, the payload is plaintext) or "none"
+    encryption: str = "none"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from torrentish.storage.memory import MemoryStorage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
 from torrentish.wire.codec import PeerCodec
+from torrentish.wire.mse import looks_plaintext
 
 LOCALHOST = "127.0.0.1"
 KiB = 1024
@@ -143,8 +144,10 @@ class FakePeer:
         peer_id: bytes | None = None,
         reserved: bytes = FAST_EXTENSIONS,
         responder: Responder | None = None,
+        initial: bytes = b"",
     ):
         self.stream = stream
+        self._initial = initial  # bytes the listener read before this peer took over
         self.sample = sample
         self.peer_id = peer_id or b"-FP0001-" + random.Random().randbytes(12)
         self.reserved = reserved
@@ -199,7 +202,7 @@ class FakePeer:
         """The reader: parse the engine's bytes, record them, let the responder act."""
         try:
             while True:
-                data = await self.stream.receive_some(1 << 20)
+                data, self._initial = self._initial or await self.stream.receive_some(1 << 20), b""
                 if not data:
                     break
                 self.bytes_in += len(data)
@@ -306,7 +309,9 @@ class FakeListener:
     """Accepts the connections a torrentish client dials; each becomes a FakePeer.
 
     `on_connect(peer)` scripts each connection (it runs after the reader has started); the
-    default answers the engine's handshake and announces itself as a seed.
+    default answers the engine's handshake and announces itself as a seed. Like a client without
+    encryption, it hangs up on a connection that starts with an MSE key (counted in
+    `refused_encrypted`, not in `peers`), so the engine dials again in plaintext.
     """
 
     def __init__(self, sample: SampleTorrent, on_connect: Callable[[FakePeer], Awaitable[None]],
@@ -316,10 +321,21 @@ class FakeListener:
         self.peer_kwargs = peer_kwargs
         self.port = 0
         self.peers: list[FakePeer] = []
+        self.refused_encrypted = 0
         self.accepted = trio.Event()  # set on every accept, then replaced
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        peer = FakePeer(stream, self.sample, **self.peer_kwargs)
+        first = b""
+        while (plaintext := looks_plaintext(first)) is None:
+            data = await stream.receive_some(1 << 16)
+            if not data:
+                break
+            first += data
+        if not plaintext:
+            self.refused_encrypted += int(plaintext is False)
+            await trio.aclose_forcefully(stream)
+            return
+        peer = FakePeer(stream, self.sample, initial=first, **self.peer_kwargs)
         self.peers.append(peer)
         self.accepted.set()
         self.accepted = trio.Event()

@@ -16,6 +16,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -25,10 +26,11 @@ from torrentish.services.dht.node import DhtNode, open_dht_node
 from torrentish.engine.client import Client, open_client
 from torrentish.services.extensions import standard_extensions
 from torrentish.services.extensions import ut_metadata as um
-from torrentish.formats.metainfo import Info, build_info, parse_info
+from torrentish.formats.metainfo import Info, build_info, build_torrent, parse_info
 from torrentish.storage.memory import MemoryStorage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
+from torrentish.wire import mse
 from torrentish.wire.codec import PeerCodec
 from torrentish.wire.extension import decode_extended_handshake, encode_extended_handshake
 
@@ -58,6 +60,16 @@ def make_info(size: int = 200 * KiB, *, piece_length: int = 16 * KiB, seed: int 
     raw = build_info(name, piece_length, pieces, list(files) if files else None, None if files else total,
                      private=private)
     return parse_info(raw), data
+
+
+def write_torrent(root: Path, info: Info, data: bytes | None = None) -> Path:
+    """The .torrent in ``root``, and with ``data`` the file it describes beside it (for a seed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        (root / info.name).write_bytes(data)
+    torrent = root / f"{info.name}.torrent"
+    torrent.write_bytes(build_torrent(info.raw))
+    return torrent
 
 
 async def add_seed(client: Client, info: Info, data: bytes, *, extensions=None, services=None):
@@ -103,10 +115,20 @@ class MetadataPeer:
             task_status.started(self)
 
     async def _serve(self, stream: trio.SocketStream) -> None:
+        """One connection. Like a client without encryption, it hangs up on a connection that
+        starts with an MSE key (not counted in `connections`)."""
+        try:
+            first = await stream.receive_some(len(mse.PROTOCOL_PREFIX))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            first = b""
+        if not first.startswith(mse.PROTOCOL_PREFIX[: len(first)]) or not first:
+            await trio.aclose_forcefully(stream)
+            return
         self.connections += 1
         plain = self.behaviour == "plain"
         reserved = msg.make_reserved(extensions=not plain, fast=True)
         codec = PeerCodec(reserved)
+        codec.receive_data(first)
         try:
             await stream.send_all(wire.encode_handshake(reserved, self.info_hash, b"-FK0001-" + bytes(12)))
             if self.behaviour == "chatty":

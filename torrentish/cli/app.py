@@ -59,6 +59,12 @@ Dht = Annotated[
     Optional[bool], typer.Option("--dht/--no-dht", show_default=False,
                                  help="Find peers through the DHT (default: on for magnet links, off for .torrent files)."),
 ]
+Encryption = Annotated[
+    str,
+    typer.Option("--encryption", metavar="prefer|require|off",
+                 help="Message Stream Encryption: prefer (encrypt when the peer can, else plaintext), "
+                      "require (RC4 only, both ways) or off."),
+]
 DhtBootstrap = Annotated[
     Optional[list[str]],
     typer.Option("--dht-bootstrap", metavar="HOST:PORT", show_default=False,
@@ -118,6 +124,16 @@ def parse_rate_option(text: str | None, option: str) -> int:
         return parse_rate(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
+
+
+def engine_settings(encryption: str, **fields):
+    """Engine Settings for a command's options; --encryption checked (a usage error)."""
+    from torrentish.engine.settings import ENCRYPTION_POLICIES, Settings
+
+    if encryption not in ENCRYPTION_POLICIES:
+        raise typer.BadParameter(f"{encryption!r} is not one of {', '.join(ENCRYPTION_POLICIES)}",
+                                 param_hint="'--encryption'")
+    return Settings(encryption=encryption, **fields)
 
 
 def _version(value: bool) -> None:

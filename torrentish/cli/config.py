@@ -66,4 +66,5 @@ max_up = "2MiB/s"           # also 500KB/s, 512k, or 0 for unlimited
 max_down = "0"
 keep_seeding = false        # `get` keeps seeding once the download is complete
 port_mapping = true         # ask the router (UPnP, NAT-PMP, PCP) to forward the listen port
+encryption = "prefer"       # or "require" (RC4 only, both ways) or "off"
 """

@@ -55,6 +55,14 @@ def _directory(value: Any) -> str:
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
+def _encryption(value: Any) -> str:
+    from torrentish.engine.settings import ENCRYPTION_POLICIES
+
+    if not isinstance(value, str) or value.strip().lower() not in ENCRYPTION_POLICIES:
+        raise ValueError(f"encryption is one of {', '.join(ENCRYPTION_POLICIES)}, not {value!r}")
+    return value.strip().lower()
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -96,6 +104,9 @@ KEYS: tuple[Key, ...] = (
     Key("port_mapping_protocols", "TORRENTISH_PORT_MAPPING_PROTOCOLS", _protocols,
         {"get": "port_mapping_protocols", "seed": "port_mapping_protocols", "share": "port_mapping_protocols"},
         "port mapping protocols to try, in order: pcp, natpmp, upnp"),
+    Key("encryption", "TORRENTISH_ENCRYPTION", _encryption,
+        {"get": "encryption", "seed": "encryption", "share": "encryption"},
+        "Message Stream Encryption: prefer, require or off"),
 )
 
 

@@ -13,10 +13,12 @@ import typer
 
 from torrentish.cli.app import (
     DEFAULT_PORT_MAPPING_PROTOCOLS,
+    Encryption,
     PortMapping,
     PortMappingProtocols,
     Quiet,
     app,
+    engine_settings,
     parse_rate_option,
     port_mapping_settings,
 )
@@ -138,6 +140,7 @@ def share(
     max_up: Annotated[Optional[str], typer.Option(metavar="RATE", help="Upload limit, e.g. 2MiB/s.")] = None,
     port_mapping: PortMapping = True,
     port_mapping_protocols: PortMappingProtocols = DEFAULT_PORT_MAPPING_PROTOCOLS,
+    encryption: Encryption = "prefer",
     quiet: Quiet = False,
 ) -> None:
     """Share a file or directory on the LAN: make the torrent, seed it, run a tracker and local
@@ -157,6 +160,7 @@ def share(
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
 
     strict = port != 6881 or tracker_port != 6969  # a port the user chose must be that port
+    settings = engine_settings(encryption)
 
     def ready(details) -> None:
         if quiet:
@@ -179,6 +183,7 @@ def share(
         lsd=lsd,
         max_up=parse_rate_option(max_up, "--max-up"),
         port_mapping=mapping,
+        settings=settings,
         view=_share_view(quiet),
         ready=ready,
     )

@@ -18,6 +18,7 @@ from torrentish.cli.app import (
     AsJson,
     Dht,
     DhtBootstrap,
+    Encryption,
     LogFile,
     MaxUp,
     Peers,
@@ -27,6 +28,7 @@ from torrentish.cli.app import (
     Quiet,
     Verbose,
     app,
+    engine_settings,
     parse_peer,
     parse_rate_option,
     port_mapping_services,
@@ -124,6 +126,7 @@ def get(
         Optional[Path], typer.Option(metavar="FILE", show_default=False,
                                      help="For a magnet link: also save the .torrent once the metadata arrives."),
     ] = None,
+    encryption: Encryption = "prefer",
     as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
@@ -146,6 +149,7 @@ def get(
     peers = [parse_peer(p) for p in peer or []]
     up, down = parse_rate_option(max_up, "--max-up"), parse_rate_option(max_down, "--max-down")
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
+    settings = engine_settings(encryption)
     output = _output("get", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         from torrentish.app.trackerless import get_function  # .torrent or magnet; trackers, LSD, DHT, PEX
@@ -166,6 +170,7 @@ def get(
             max_down=down,
             sequential=sequential,
             only=only or (),
+            settings=settings,
             view=output.watch,
         )
     # Interrupted while seeding after a complete download is the expected way to end --seed.
@@ -197,6 +202,7 @@ def seed(
     super_seed: Annotated[bool, typer.Option(
         "--super-seed", help="BEP 16 initial seeding: reveal pieces one at a time, so each leaves "
                              "this seed about once (for the first seed of a new torrent).")] = False,
+    encryption: Encryption = "prefer",
     as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
@@ -223,6 +229,7 @@ def seed(
     peers = [parse_peer(p) for p in peer or []]
     up = parse_rate_option(max_up, "--max-up")
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
+    settings = engine_settings(encryption, super_seed=super_seed)
     output = _output("seed", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         metas = [_load(torrent) for torrent in torrents]
@@ -245,7 +252,7 @@ def seed(
             peers=peers,
             port=port,
             max_up=up,
-            settings=_super_seed_settings(super_seed),
+            settings=settings,
             view=None if several else output.watch,
             ready=ready,
             discovery=discovery,
@@ -263,12 +270,6 @@ def _seed_outcome(results, watch):
                    downloaded=0, uploaded=sum(r.uploaded for r in results),
                    elapsed=max((r.elapsed for r in results), default=0.0), download_time=None,
                    peers_used=0, peers_served=max((r.peers_seen for r in results), default=0))
-
-
-def _super_seed_settings(super_seed: bool):
-    from torrentish.engine.settings import Settings
-
-    return Settings(super_seed=True) if super_seed else None
 
 
 @app.command()

@@ -18,14 +18,17 @@ import trio
 
 from torrentish import __version__
 from torrentish.core.rates import TokenBucket, set_limits
-from torrentish.events import EventBus
+from torrentish.engine.dialing import Dialed, dial
+from torrentish.engine.encryption import accept_incoming, check_policy, describe
 from torrentish.engine.handshake import HandshakeError, answer_handshake, incoming_handshake
 from torrentish.engine.settings import Settings
 from torrentish.engine.torrent import Torrent
 from torrentish.errors import ProtocolError
+from torrentish.events import EventBus
 from torrentish.formats.metainfo import Info
 from torrentish.net.base import Network
 from torrentish.storage.base import Storage
+from torrentish.wire.mse import skey_hash
 from torrentish.wire.peer_id import make_peer_id
 
 
@@ -37,11 +40,17 @@ class Client:
         settings: Settings,
         rng: random.Random,
         peer_id: bytes,
+        key_rng: random.Random | None = None,
+        encryption: str = "prefer",
     ):
         self._nursery = nursery
         self.network = network
         self.settings = settings
         self.rng = rng
+        # MSE keys and pads. Pads go out in the clear, so by default they do not come from a
+        # generator whose state they would reveal; tests and simulations inject a seeded one.
+        self.key_rng = key_rng or random.SystemRandom()
+        self.encryption = encryption  # the policy in force (engine/encryption.py check_policy)
         self.peer_id = peer_id
         self.version = __version__
         self.port = 0
@@ -130,11 +139,27 @@ class Client:
     def connection_count(self) -> int:
         return sum(len(t.peers) for t in self.torrents.values())
 
+    async def dial(self, address: tuple[str, int], info_hash: bytes, *,
+                   plaintext_first: bool = False) -> Dialed:
+        """Connect to a peer for a torrent and exchange handshakes, encrypted as the policy says."""
+        return await dial(self.network, address, info_hash, self.peer_id, policy=self.encryption,
+                          rng=self.key_rng, timeout=self.settings.handshake_timeout,
+                          plaintext_first=plaintext_first)
+
+    def _find_info_hash(self, wanted: bytes) -> bytes | None:
+        """The torrent an incoming MSE connection names by its skey hash."""
+        return next((ih for ih in self.torrents if skey_hash(ih) == wanted), None)
+
     async def handle_incoming(self, stream: trio.abc.Stream, address: tuple[str, int]) -> None:
-        """Read the handshake, pick the torrent, answer, and hand the connection over."""
+        """Tell plaintext from MSE, read the handshake, pick the torrent, answer, hand over."""
         try:
             with trio.fail_after(self.settings.handshake_timeout):
-                handshake, codec, leftover = await incoming_handshake(stream)
+                stream, initial, named = await accept_incoming(
+                    stream, policy=self.encryption, find_info_hash=self._find_info_hash, rng=self.key_rng
+                )
+                handshake, codec, leftover = await incoming_handshake(stream, initial)
+                if named is not None and handshake.info_hash != named:
+                    raise HandshakeError("handshake names another torrent than the encryption did")
                 torrent = self.torrents.get(handshake.info_hash)
                 if torrent is None or not torrent.can_accept():
                     raise HandshakeError("unknown torrent or no room")
@@ -145,7 +170,7 @@ class Client:
                 trio.ClosedResourceError, OSError):
             await trio.aclose_forcefully(stream)
             return
-        await torrent.accept(stream, codec, handshake, address, leftover)
+        await torrent.accept(stream, codec, handshake, address, leftover, describe(stream, named is not None))
 
 
 @asynccontextmanager
@@ -157,14 +182,17 @@ async def open_client(
     settings: Settings | None = None,
     rng: random.Random | None = None,
     peer_id: bytes | None = None,
+    key_rng: random.Random | None = None,
 ) -> AsyncIterator[Client]:
     if network is None:
         from torrentish.net.tcp import TcpNetwork
 
         network = TcpNetwork()
     rng = rng or random.Random()
+    settings = settings or Settings()
+    encryption = check_policy(settings.encryption)  # before the nursery: a plain error, not a group
     async with trio.open_nursery() as nursery:
-        client = Client(nursery, network, settings or Settings(), rng, peer_id or make_peer_id(rng))
+        client = Client(nursery, network, settings, rng, peer_id or make_peer_id(rng), key_rng, encryption)
         client.port = await nursery.start(network.serve, host, port, client.handle_incoming)
         try:
             yield client

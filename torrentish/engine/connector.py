@@ -30,6 +30,7 @@ class KnownPeer:
     connecting: bool = False
     connected: bool = False
     retired: bool = False  # ourselves, banned, or a seed while we are one
+    refuses_encryption: bool = False  # it took plaintext after refusing MSE: dial it so first
 
 
 # A retired peer (ourselves, a banned one, a seed while we seed) is forgotten before one that
@@ -104,27 +105,23 @@ class Connector:
             room -= 1
 
     async def _dial(self, known: KnownPeer) -> None:
-        from torrentish.engine.handshake import HandshakeError, outgoing_handshake
+        from torrentish.engine.handshake import HandshakeError
 
         torrent = self.torrent
-        client = torrent.client
         known.connecting = True
-        host, port = known.address
-        stream = None
         try:
             try:
-                stream = await client.network.connect(host, port)
-                with trio.fail_after(torrent.settings.handshake_timeout):
-                    handshake, codec, leftover = await outgoing_handshake(stream, torrent.info_hash, client.peer_id)
+                dialed = await torrent.client.dial(known.address, torrent.info_hash,
+                                                   plaintext_first=known.refuses_encryption)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError,
                     HandshakeError, ProtocolError) as exc:
                 self.failed(known)
                 torrent.events.publish(
                     ev.ConnectFailed(trio.current_time(), known.address, str(exc) or type(exc).__name__)
                 )
-                if stream is not None:
-                    await trio.aclose_forcefully(stream)
                 return
-            await torrent.serve_peer(stream, codec, handshake, known.address, True, leftover, known)
+            known.refuses_encryption = known.refuses_encryption or dialed.fell_back
+            await torrent.serve_peer(dialed.stream, dialed.codec, dialed.handshake, known.address,
+                                     True, dialed.leftover, known, dialed.encryption)
         finally:
             known.connecting = False

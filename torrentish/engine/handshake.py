@@ -2,6 +2,8 @@
 
 The codec parses; this module only moves bytes until the peer's handshake has arrived. Bytes
 that follow the handshake in the same read stay in the codec (returned as `leftover` events).
+Over MSE (engine/encryption.py) our handshake may already have gone out as the initial payload
+(`sent`), and the peer's may have come in with the encryption handshake (`initial`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ class HandshakeError(Exception):
     """The peer's handshake was not what we need (wrong torrent, closed early)."""
 
 
-async def _receive_handshake(stream: trio.abc.Stream, codec: PeerCodec):
+def our_handshake(info_hash: bytes, peer_id: bytes) -> bytes:
+    return wire.encode_handshake(OUR_RESERVED, info_hash, peer_id)
+
+
+async def _receive_handshake(stream: trio.abc.Stream, codec: PeerCodec, initial: bytes):
+    if initial:
+        codec.receive_data(initial)
     while True:
         events = codec.events()
         if events:
@@ -34,22 +42,25 @@ async def _receive_handshake(stream: trio.abc.Stream, codec: PeerCodec):
         codec.receive_data(data)
 
 
-async def outgoing_handshake(stream, info_hash: bytes, peer_id: bytes):
-    """We dialed: send ours, then check theirs names the same torrent."""
+async def outgoing_handshake(stream, info_hash: bytes, peer_id: bytes, *, sent: bool = False,
+                             initial: bytes = b""):
+    """We dialed: send ours (unless `sent`), then check theirs names the same torrent."""
     codec = PeerCodec(OUR_RESERVED)
-    await stream.send_all(wire.encode_handshake(OUR_RESERVED, info_hash, peer_id))
-    handshake, leftover = await _receive_handshake(stream, codec)
+    if not sent:
+        await stream.send_all(our_handshake(info_hash, peer_id))
+    handshake, leftover = await _receive_handshake(stream, codec, initial)
     if handshake.info_hash != info_hash:
         raise HandshakeError("peer answered for another torrent")
     return handshake, codec, leftover
 
 
-async def incoming_handshake(stream):
-    """They dialed: read theirs first; the caller picks the torrent and answers."""
+async def incoming_handshake(stream, initial: bytes = b""):
+    """They dialed: read theirs first (`initial`: its first bytes, already read); the caller
+    picks the torrent and answers."""
     codec = PeerCodec(OUR_RESERVED)
-    handshake, leftover = await _receive_handshake(stream, codec)
+    handshake, leftover = await _receive_handshake(stream, codec, initial)
     return handshake, codec, leftover
 
 
 async def answer_handshake(stream, info_hash: bytes, peer_id: bytes) -> None:
-    await stream.send_all(wire.encode_handshake(OUR_RESERVED, info_hash, peer_id))
+    await stream.send_all(our_handshake(info_hash, peer_id))

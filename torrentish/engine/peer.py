@@ -21,6 +21,7 @@ from torrentish.core.bitfield import Bitfield
 from torrentish.core.rates import RateMeter
 from torrentish.errors import ProtocolError, StorageError
 from torrentish.net.base import send_buffers
+from torrentish.net.encrypted import EncryptedStream
 from torrentish.wire import codec as wire
 from torrentish.wire.codec import PeerCodec
 
@@ -156,14 +157,18 @@ class PeerConnection:
 
     async def _reader(self) -> None:
         torrent, codec, stream = self.torrent, self.codec, self.stream
-        # TCP reads straight into the codec's buffer; other streams (the simulator) hand over
-        # chunks the codec parses where they are.
-        sock = stream.socket if type(stream) is trio.SocketStream else None
+        # TCP reads straight into the codec's buffer, and so does an encrypted stream (which
+        # decrypts into it); other streams (the simulator) hand over chunks the codec parses
+        # where they are.
+        if type(stream) is trio.SocketStream:
+            receive_into = stream.socket.recv_into
+        else:
+            receive_into = stream.receive_into if type(stream) is EncryptedStream else None
         while True:
             size = torrent.read_size(RECEIVE_SIZE)
-            if sock is not None:
+            if receive_into is not None:
                 with codec.receive_buffer(size) as buffer:
-                    n = await sock.recv_into(buffer)
+                    n = await receive_into(buffer)
                 codec.received(n)
             else:
                 data = await stream.receive_some(size)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ENCRYPTION_POLICIES = ("prefer", "require", "off")  # Settings.encryption (engine/encryption.py)
+
 
 @dataclass
 class Settings:
@@ -14,6 +16,9 @@ class Settings:
     idle_timeout: float = 150.0  # nothing at all received for this long: drop
     keepalive_interval: float = 60.0
     reconnect_backoff: tuple[float, float] = (1.0, 60.0)  # first retry, cap
+    # Message Stream Encryption (engine/encryption.py): "prefer" (dial encrypted, fall back to
+    # plaintext, accept both), "require" (RC4 only, both ways) or "off" (plaintext; never RC4).
+    encryption: str = "prefer"
 
     # Requests we make
     min_pipeline: int = 8  # outstanding 16 KiB requests per peer at the least

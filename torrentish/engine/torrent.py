@@ -230,7 +230,8 @@ class Torrent:
         if self.connector.add(addresses) and self._serving:
             self.connector.connect_more(trio.current_time(), self._nursery)  # now, not next tick
 
-    async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover) -> None:
+    async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover,
+                     encryption: str = "none") -> None:
         """Serve a connection whose handshakes are done (ours was sent), until it ends.
 
         The connection task runs in the torrent's nursery, so stopping the torrent ends it; the
@@ -241,7 +242,7 @@ class Torrent:
 
         async def serve() -> None:
             try:
-                await self.serve_peer(stream, codec, handshake, address, False, leftover, None)
+                await self.serve_peer(stream, codec, handshake, address, False, leftover, None, encryption)
             finally:
                 done.set()
 
@@ -251,8 +252,10 @@ class Torrent:
     def can_accept(self) -> bool:
         return self._serving and len(self.peers) < self.settings.max_peers_per_torrent
 
-    async def serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known) -> None:
-        """Run one connection whose handshakes are done, until it ends (known: if we dialed it)."""
+    async def serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known,
+                         encryption: str = "none") -> None:
+        """Run one connection whose handshakes are done, until it ends (known: if we dialed it;
+        encryption: as in the PeerConnected event)."""
         peer_id = handshake.peer_id
         reason = None
         existing = self.peers.get(peer_id)
@@ -290,7 +293,7 @@ class Torrent:
         self._greet(peer)
         from torrentish.wire.peer_id import client_name
 
-        self.events.publish(ev.PeerConnected(now, address, client_name(peer_id), outgoing))
+        self.events.publish(ev.PeerConnected(now, address, client_name(peer_id), outgoing, encryption))
         try:
             await peer.run(leftover)
         finally:

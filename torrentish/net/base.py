@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from torrentish.net.encrypted import EncryptedStream
+
 # handler(stream, (host, port)) serves one accepted connection; it owns the stream.
 ConnectionHandler = Callable[[trio.abc.Stream, tuple[str, int]], Awaitable[None]]
 
@@ -37,7 +39,10 @@ class Network(ABC):
 async def send_buffers(stream: trio.abc.Stream, buffers: list) -> None:
     """Send the buffers in order, all of them (a gathering send on TCP; no copy into one)."""
     if type(stream) is not trio.SocketStream:
-        await stream.send_all(b"".join(buffers))
+        if type(stream) is EncryptedStream:
+            await stream.send_buffers(buffers)
+        else:
+            await stream.send_all(b"".join(buffers))
         return
     sock = stream.socket
     while buffers:

@@ -157,8 +157,10 @@ async def _run(scenario: Scenario, progress: Progress | None) -> tuple[list[_Pee
                                    on_piece=lambda index: swarm.piece_added(peer, index))
         peer.arrived = trio.current_time()
         try:
+            # MSE keys and pads from the scenario's seed too: pad lengths change byte counts.
+            key_rng = random.Random(f"keys/{scenario.seed}/{spec.index}")
             async with open_client(host=host, port=PORT, network=node, settings=settings, rng=rng,
-                                   peer_id=make_peer_id(rng)) as client:
+                                   peer_id=make_peer_id(rng), key_rng=key_rng) as client:
                 tracker.join(spec)  # listening now; an announce registers and returns others
                 torrent = peer.torrent = await client.add_torrent(
                     info, storage, peers=tracker.announce(spec), strategy=scenario.strategy,

@@ -5,9 +5,9 @@
 Peers come from the link's ``x.pe`` addresses and from *peer sources*: async callables
 ``source(info_hash, found)`` that run until cancelled and call ``found(addresses)`` whenever they
 learn some (the DHT, trackers, local discovery). Up to ``concurrency`` peers are dialed at once,
-each with our client's peer id through ``client.network``; each one that offers ut_metadata is
-asked for every 16 KiB piece, and the first complete copy that hashes to the info hash wins
-(``metainfo.parse_info(raw, info_hash)``). PEX messages received meanwhile add candidates.
+each through ``client.dial`` (our peer id, the client's encryption policy); each one that offers
+ut_metadata is asked for every 16 KiB piece, and the first complete copy that hashes to the info
+hash wins (``metainfo.parse_info(raw, info_hash)``). PEX messages received meanwhile add candidates.
 
 Limits: an announced ``metadata_size`` above ``max_size`` is refused; a peer gets at most
 ``request_timeout`` for each step forward (keep-alives do not count); a peer that lies (pieces that do not hash to the info hash), lacks the
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import trio
 
-from torrentish.engine.handshake import HandshakeError, outgoing_handshake
+from torrentish.engine.handshake import HandshakeError
 from torrentish.errors import MetainfoError, ProtocolError, TorrentishError
 from torrentish.services.extensions import ut_metadata as um
 from torrentish.services.extensions.ut_pex import UtPex, decode_pex
@@ -68,6 +68,7 @@ class _Candidate:
     next_attempt: float = 0.0
     busy: bool = False
     dead: bool = False
+    refuses_encryption: bool = False  # took plaintext after refusing MSE (engine/dialing.py)
 
 
 class _Fetch:
@@ -153,10 +154,11 @@ class _Fetch:
 
     async def _fetch_from(self, address: Address) -> Info:
         client = self.client
-        stream = await client.network.connect(*address)
+        candidate = self.candidates[address]
+        dialed = await client.dial(address, self.info_hash, plaintext_first=candidate.refuses_encryption)
+        candidate.refuses_encryption = candidate.refuses_encryption or dialed.fell_back
+        stream, handshake, codec, events = dialed.stream, dialed.handshake, dialed.codec, dialed.leftover
         try:
-            with trio.fail_after(client.settings.handshake_timeout):
-                handshake, codec, events = await outgoing_handshake(stream, self.info_hash, client.peer_id)
             if handshake.peer_id == client.peer_id:
                 raise _Unusable("that is ourselves")
             if not codec.extensions:
