@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.fake_session import FakeConfig, FakePeer, FakeSession
-from torrentish.metainfo import build_info, build_torrent
+from torrentish.formats.metainfo import build_info, build_torrent
 from torrentish.rpc import names
 from torrentish.rpc.methods import RpcHandler, RpcSettings
 from torrentish.rpc.protocol import Limits

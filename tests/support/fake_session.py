@@ -210,8 +210,8 @@ class FakeSession:
         return None
 
     async def add(self, source, *, download_dir=None, paused=False, labels=()) -> FakeTorrent:
-        from torrentish.magnet import parse_magnet
-        from torrentish.metainfo import load_torrent, parse_torrent
+        from torrentish.formats.magnet import parse_magnet
+        from torrentish.formats.metainfo import load_torrent, parse_torrent
 
         magnet = False
         if isinstance(source, str):
