@@ -33,6 +33,7 @@ class HttpLimits:
     request_timeout: float = 30.0  # to receive one whole request
     idle_timeout: float = 120.0  # between requests on a keep-alive connection
     max_requests_per_connection: int = 10_000
+    connection_deadline: float | None = None  # seconds a connection may live at all (None: no cap)
 
 
 @dataclass
@@ -76,10 +77,11 @@ class HttpServer:
         listeners = await trio.open_tcp_listeners(port, host=host)
         bound = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.serve_listeners, self._connection, listeners)
+            nursery.start_soon(trio.serve_listeners, self.connection, listeners)
             task_status.started(bound)
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def connection(self, stream: trio.SocketStream) -> None:
+        """Serve one accepted connection (for `trio.serve_listeners` over listeners of one's own)."""
         if self.connections >= self.limits.max_connections:
             self.refused_connections += 1
             await trio.aclose_forcefully(stream)
@@ -87,7 +89,9 @@ class HttpServer:
         self.connections += 1
         try:
             peer = stream.socket.getpeername()
-            await self._requests(stream, (peer[0], peer[1]))
+            deadline = self.limits.connection_deadline
+            with trio.move_on_after(deadline if deadline is not None else float("inf")):
+                await self._requests(stream, (peer[0], peer[1]))
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
