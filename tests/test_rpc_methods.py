@@ -167,9 +167,12 @@ async def test_get_takes_no_snapshot_for_cheap_fields(world):
     session, handler, _, _ = world
     await add(handler)
     await call(handler, "torrent-get", {"fields": ["id", "name", "status", "hashString", "addedDate", "labels"]})
-    assert session.find(1).status_calls == 0
-    await call(handler, "torrent-get", {"fields": ["id", "percentDone", "leftUntilDone", "files"]})
-    assert session.find(1).status_calls == 1  # one snapshot for the whole row
+    assert session.find(1).status_calls == []
+    await call(handler, "torrent-get", {"fields": ["id", "percentDone", "leftUntilDone", "eta"]})
+    assert session.find(1).status_calls == [{"files": False, "peers": False, "trackers": False, "pieces": False}]
+    await call(handler, "torrent-get", {"fields": ["id", "percentDone", "files", "wanted"]})
+    assert session.find(1).status_calls[1] == {"files": True, "peers": False, "trackers": False, "pieces": False}
+    assert len(session.find(1).status_calls) == 2  # one snapshot for the whole row
 
 
 async def test_ids_forms_and_unknown_ids(world):
@@ -218,7 +221,7 @@ async def test_torrent_set(world):
                                                  "seedRatioMode": 1, "seedRatioLimit": 1.5})
     assert answer["result"] == "success"
     torrent = session.find(1)
-    assert torrent.limits["up"] == 50_000 and torrent.limits["down"] is None
+    assert torrent.limits == {"up": 50_000, "up_limited": True}
     assert [f.wanted for f in torrent.files] == [False, False]  # empty list: every file
     assert torrent.labels == ("x", "y") and torrent.ratio_limit == (1, 1.5)
     out_of_range = await call(handler, "torrent-set", {"ids": [1], "files-wanted": [0, 7]})
@@ -264,7 +267,7 @@ async def test_session_get_set_stats_close(world):
     assert answer["result"] == "success"
     config = session.config
     assert config.down_limit == 300_000 and config.up_limit == 0 and config.download_dir == new_dir
-    assert config.encryption == "require" and config.ratio_limit == 3.0
+    assert config.encryption == "required" and config.ratio_limit == 3.0
     jr = await call(handler, "session_get", {"fields": ["speed_limit_down", "encryption"]}, jsonrpc=True)
     assert jr["result"] == {"speed_limit_down": 300, "encryption": "required"}
     bad = await call(handler, "session-set", {"encryption": "sometimes"})

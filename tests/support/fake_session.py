@@ -33,7 +33,7 @@ class FakeConfig:
     lsd: bool = False
     dht: bool = False
     pex: bool = True
-    encryption: str = "prefer"
+    encryption: str = "preferred"
     allowed_roots: tuple[Path, ...] = ()
 
 
@@ -41,11 +41,9 @@ class FakeConfig:
 class FakeFile:
     name: str
     length: int
-    bytes_completed: int = 0
+    completed: int = 0
     wanted: bool = True
     priority: int = 0
-    begin_piece: int = 0
-    end_piece: int = 1
 
 
 @dataclass
@@ -57,57 +55,72 @@ class FakePeer:
     down_rate: float = 1000.0
     up_rate: float = 0.0
     outgoing: bool = True
-    downloaded: int = 0
-    uploaded: int = 0
+    choked: bool = True
+    choking: bool = False
+    interested: bool = False
+    interesting: bool = True
 
 
 @dataclass
 class FakeTracker:
-    announce: str
-    id: int = 0
+    url: str
     tier: int = 0
-    scrape: str = ""
-    announce_state: int = 0
-    download_count: int = -1
-    has_announced: bool = False
-    has_scraped: bool = False
-    is_backup: bool = False
-    last_announce_peer_count: int = 0
-    last_announce_result: str = ""
-    last_announce_start_time: int = 0
-    last_announce_succeeded: bool = False
-    last_announce_time: int = 0
-    last_announce_timed_out: bool = False
-    last_scrape_result: str = ""
-    last_scrape_start_time: int = 0
-    last_scrape_succeeded: bool = False
-    last_scrape_time: int = 0
-    last_scrape_timed_out: bool = False
-    leecher_count: int = -1
-    next_announce_time: int = 0
-    next_scrape_time: int = 0
-    scrape_state: int = 0
-    seeder_count: int = -1
+    last_announce: int = 0
+    succeeded: bool = False
+    result: str = ""
+    seeders: int = -1
+    leechers: int = -1
+    peers: int = 0
+    next_announce: int = 0
+    announcing: bool = False
 
 
 @dataclass
 class FakeStatus:
+    """The fields of the session's TorrentStatus that torrent-get reads."""
+
     total_size: int
     size_when_done: int
     left_until_done: int
     have_valid: int
+    percent_done: float
+    percent_complete: float
+    metadata_percent: float
     rate_download: float
     rate_upload: float
+    eta: int
+    ratio: float
     uploaded_ever: int
     downloaded_ever: int
-    metadata_percent_complete: float
     piece_count: int
     piece_size: int
-    pieces: bytes
-    availability: list[int]
-    files: list[FakeFile]
-    peers: list[FakePeer] = field(default_factory=list)
-    trackers: list[FakeTracker] = field(default_factory=list)
+    up_limit: int
+    up_limited: bool
+    down_limit: int
+    down_limited: bool
+    honors_session: bool
+    ratio_mode: int
+    ratio_limit: float
+    idle_mode: int
+    idle_limit: int
+    sequential: bool
+    corrupt_ever: int = 0
+    is_finished: bool = False
+    is_private: bool = False
+    peers_connected: int = 0
+    peers_sending_to_us: int = 0
+    peers_getting_from_us: int = 0
+    comment: str = ""
+    creator: str = ""
+    date_created: int = 0
+    web_seeds: tuple[str, ...] = ()
+    start_date: int = 0
+    seconds_downloading: int = 0
+    seconds_seeding: int = 0
+    files: tuple[FakeFile, ...] = ()
+    peers: tuple[FakePeer, ...] = ()
+    trackers: tuple[FakeTracker, ...] = ()
+    pieces: bytes = b""
 
 
 class FakeTorrent:
@@ -128,31 +141,50 @@ class FakeTorrent:
         self.queue_position = torrent_id - 1
         self.files = files
         self.piece_size = piece_size
-        self.trackers = [FakeTracker(url, id=i, tier=i) for i, url in enumerate(trackers)]
+        self.trackers = [FakeTracker(url, tier=i) for i, url in enumerate(trackers)]
         self.magnet = magnet
         self.peers: list[FakePeer] = []
         self.limits: dict[str, Any] = {}
         self.sequential = False
         self.ratio_limit: tuple[Any, Any] = (0, None)
         self.idle_limit: tuple[Any, Any] = (0, None)
-        self.status_calls = 0
+        self.status_calls: list[dict[str, bool]] = []
 
-    def status(self) -> FakeStatus:
-        self.status_calls += 1
+    def file_count(self) -> int:
+        return len(self.files)
+
+    def status(self, *, files: bool = True, peers: bool = True, trackers: bool = True,
+               pieces: bool = True) -> FakeStatus:
+        self.status_calls.append({"files": files, "peers": peers, "trackers": trackers, "pieces": pieces})
         total = sum(f.length for f in self.files)
         wanted = sum(f.length for f in self.files if f.wanted)
-        done = sum(f.bytes_completed for f in self.files if f.wanted)
-        count = max(1, -(-total // self.piece_size)) if total else 0
+        done = sum(f.completed for f in self.files if f.wanted)
+        count = -(-total // self.piece_size) if total else 0
         return FakeStatus(
             total_size=total, size_when_done=wanted, left_until_done=wanted - done, have_valid=done,
-            rate_download=0.0, rate_upload=0.0, uploaded_ever=0, downloaded_ever=done,
-            metadata_percent_complete=0.0 if self.magnet else 1.0, piece_count=count,
-            piece_size=self.piece_size, pieces=bytes((count + 7) // 8), availability=[0] * count,
-            files=[replace(f) for f in self.files], peers=list(self.peers), trackers=list(self.trackers),
+            percent_done=done / wanted if wanted else 0.0, percent_complete=done / total if total else 0.0,
+            metadata_percent=0.0 if self.magnet else 1.0, rate_download=0.0, rate_upload=0.0,
+            eta=-2 if self.state == "downloading" else -1, ratio=0.0, uploaded_ever=0, downloaded_ever=done,
+            piece_count=count, piece_size=self.piece_size, sequential=self.sequential,
+            up_limit=self.limits.get("up", 0), up_limited=self.limits.get("up_limited", False),
+            down_limit=self.limits.get("down", 0), down_limited=self.limits.get("down_limited", False),
+            honors_session=self.limits.get("honors_session", True), ratio_mode=self.ratio_limit[0],
+            ratio_limit=self.ratio_limit[1] or 2.0, idle_mode=self.idle_limit[0], idle_limit=self.idle_limit[1] or 30,
+            peers_connected=len(self.peers),
+            files=tuple(replace(f) for f in self.files) if files else (),
+            peers=tuple(self.peers) if peers else (),
+            trackers=tuple(self.trackers) if trackers else (),
+            pieces=bytes((count + 7) // 8) if pieces else b"",
         )
 
-    def set_limits(self, up=None, down=None, honors_session=True):
-        self.limits = {"up": up, "down": down, "honors_session": honors_session}
+    def set_limits(self, *, up=None, down=None, up_limited=None, down_limited=None, honors_session=None):
+        for key, value in (("up", up), ("down", down), ("up_limited", up_limited), ("down_limited", down_limited),
+                           ("honors_session", honors_session)):
+            if value is not None:
+                self.limits[key] = value
+
+    def set_labels(self, labels):
+        self.labels = tuple(labels)
 
     def set_wanted(self, indices, wanted: bool):
         for i in indices:
@@ -165,17 +197,20 @@ class FakeTorrent:
     def set_sequential(self, on: bool):
         self.sequential = on
 
-    def set_ratio_limit(self, mode, value):
+    def set_ratio_limit(self, mode, value=None):
         self.ratio_limit = (mode, value)
 
-    def set_idle_limit(self, mode, minutes):
+    def set_idle_limit(self, mode, minutes=None):
         self.idle_limit = (mode, minutes)
 
 
 @dataclass
 class FakeStats:
-    down_rate: float = 0.0
-    up_rate: float = 0.0
+    download_speed: float = 0.0
+    upload_speed: float = 0.0
+    torrent_count: int = 0
+    active_torrent_count: int = 0
+    paused_torrent_count: int = 0
     cumulative: Any = None
     current: Any = None
 
@@ -192,7 +227,7 @@ class FakeTotals:
 class FakeSession:
     def __init__(self, config: FakeConfig, clock=lambda: 1_700_000_000.0):
         self.config = config
-        self.listen_port = config.listen_port
+        self.port = config.listen_port
         self.clock = clock
         self._torrents: dict[int, FakeTorrent] = {}
         self._next_id = 1
@@ -266,12 +301,21 @@ class FakeSession:
     def move_in_queue(self, t: FakeTorrent, where: str) -> None:
         self.calls.append(("queue", t.id, where))
 
-    async def configure(self, **changes) -> None:
-        self.calls.append(("configure", changes))
+    def wall_time(self) -> float:
+        return self.clock()
+
+    def place_in_queue(self, t: FakeTorrent, position: int) -> None:
+        self.calls.append(("place", t.id, position))
+
+    def update(self, **changes) -> None:
+        self.calls.append(("update", changes))
         for key, value in changes.items():
             if not hasattr(self.config, key):
                 raise TorrentishError(f"unknown setting {key}")
             setattr(self.config, key, value)
 
     def stats(self) -> FakeStats:
-        return FakeStats(cumulative=FakeTotals(), current=FakeTotals())
+        torrents = self.torrents()
+        stopped = sum(1 for t in torrents if t.state == "stopped")
+        return FakeStats(torrent_count=len(torrents), active_torrent_count=len(torrents) - stopped,
+                         paused_torrent_count=stopped, cumulative=FakeTotals(), current=FakeTotals())

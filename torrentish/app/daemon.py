@@ -12,7 +12,6 @@ default) download directory, state in the XDG state directory (docs/daemon.md).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +51,8 @@ async def run_daemon(config: DaemonConfig, *, stop: trio.Event, ready: Callable[
 
     check_exposure(config.rpc)  # before anything binds a port or touches the state
     async with open_session(config.session, network=network, rng=rng) as session:
-        roots = tuple(config.session.allowed_roots) or (Path(config.session.download_dir),)
         handler = RpcHandler(session, RpcSettings(
-            allowed_roots=roots,
-            wall_clock=time.time,
+            allowed_roots=config.session.roots(),
             on_close=stop.set,
             fetch_url=fetch_torrent_url if config.allow_urls else None,
             config_dir=str(config.session.state_dir),
@@ -67,7 +64,7 @@ async def run_daemon(config: DaemonConfig, *, stop: trio.Event, ready: Callable[
                 await nursery.start(watch_directory, session, config.watch_dir, config.watch_interval)
             host = config.rpc.host
             shown = f"[{host}]" if ":" in host else host
-            info = DaemonInfo(f"http://{shown}:{port}/transmission/rpc", session.listen_port,
+            info = DaemonInfo(f"http://{shown}:{port}/transmission/rpc", session.port,
                               Path(config.session.download_dir), Path(config.session.state_dir))
             LOGGER.info("daemon ready: RPC %s, peers on port %d, downloads in %s", info.rpc_url, info.peer_port,
                         info.download_dir)

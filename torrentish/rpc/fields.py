@@ -24,24 +24,25 @@ STATUS_NUMBERS = {
     "stopped": 0, "check-wait": 1, "checking": 2, "download-wait": 3,
     "downloading": 4, "seed-wait": 5, "seeding": 6,
 }
-ETA_NOT_AVAILABLE = -1  # stopped, or done (no seed limit)
-ETA_UNKNOWN = -2  # downloading, but no rate to go by
+PARTS = ("files", "peers", "trackers", "pieces")  # the costly parts of a snapshot, taken only when asked
 
 
 class Row:
-    """One torrent being written out: its status snapshot is taken on first use only."""
+    """One torrent being written out: its status snapshot is taken on first use only, with
+    only the costly parts (`parts`) some requested field needs."""
 
-    __slots__ = ("torrent", "legacy", "_status")
+    __slots__ = ("torrent", "legacy", "parts", "_status")
 
-    def __init__(self, torrent: Any, legacy: bool):
+    def __init__(self, torrent: Any, legacy: bool, parts: frozenset[str] = frozenset()):
         self.torrent = torrent
         self.legacy = legacy
+        self.parts = parts
         self._status = None
 
     @property
     def status(self) -> Any:
         if self._status is None:
-            self._status = self.torrent.status()
+            self._status = self.torrent.status(**{part: part in self.parts for part in PARTS})
         return self._status
 
 
@@ -49,56 +50,17 @@ def _nested(row: Row, value: Any) -> Any:
     return names.to_legacy(value, in_torrent=True) if row.legacy else value
 
 
-def _percent_done(row: Row) -> float:
-    s = row.status
-    if not s.size_when_done:
-        return 1.0 if s.metadata_percent_complete >= 1 else 0.0
-    return (s.size_when_done - s.left_until_done) / s.size_when_done
-
-
-def _percent_complete(row: Row) -> float:
-    s = row.status
-    return s.have_valid / s.total_size if s.total_size else 0.0
-
-
-def _eta(row: Row) -> int:
-    s = row.status
-    if row.torrent.state not in ("downloading", "download-wait"):
-        return ETA_NOT_AVAILABLE
-    if s.left_until_done <= 0:
-        return ETA_NOT_AVAILABLE
-    if s.rate_download < 1:
-        return ETA_UNKNOWN
-    return int(s.left_until_done / s.rate_download)
-
-
-def _ratio(row: Row) -> float:
-    s = row.status
-    if s.downloaded_ever:
-        return round(s.uploaded_ever / s.downloaded_ever, 4)
-    if s.uploaded_ever and s.size_when_done:
-        return round(s.uploaded_ever / s.size_when_done, 4)
-    return 0.0 if not s.uploaded_ever else -2.0  # Transmission's TR_RATIO_INF
-
-
 def _pieces(row: Row) -> str:
     return base64.b64encode(bytes(row.status.pieces)).decode("ascii")
 
 
 def _files(row: Row) -> list[dict[str, Any]]:
-    jsonrpc = not row.legacy
-    out = []
-    for f in row.status.files:
-        entry = {"name": f.name, "length": f.length, "bytes_completed": f.bytes_completed}
-        if jsonrpc:
-            entry["begin_piece"] = f.begin_piece
-            entry["end_piece"] = f.end_piece
-        out.append(entry)
+    out = [{"name": f.name, "length": f.length, "bytes_completed": f.completed} for f in row.status.files]
     return _nested(row, out)
 
 
 def _file_stats(row: Row) -> list[dict[str, Any]]:
-    stats = [{"bytes_completed": f.bytes_completed, "wanted": bool(f.wanted), "priority": f.priority}
+    stats = [{"bytes_completed": f.completed, "wanted": bool(f.wanted), "priority": f.priority}
              for f in row.status.files]
     return _nested(row, stats)
 
@@ -117,22 +79,19 @@ def _peer(p: Any) -> dict[str, Any]:
         "address": host,
         "port": port,
         "client_name": p.client,
-        # our flags (engine/status.py): D/d we want data and get it / are choked; U/u likewise for them
-        "client_is_choked": "D" not in flags,
-        "client_is_interested": "D" in flags or "d" in flags,
-        "peer_is_choked": "U" not in flags,
-        "peer_is_interested": "U" in flags or "u" in flags,
+        "client_is_choked": p.choking,  # the peer chokes us
+        "client_is_interested": p.interesting,  # we want its data
+        "peer_is_choked": p.choked,  # we choke the peer
+        "peer_is_interested": p.interested,
         "flag_str": flags,
-        "is_downloading_from": "D" in flags,
-        "is_uploading_to": "U" in flags,
-        "is_encrypted": bool(getattr(p, "encrypted", False)),
+        "is_downloading_from": not p.choking and p.interesting,
+        "is_uploading_to": not p.choked and p.interested,
+        "is_encrypted": False,
         "is_incoming": not p.outgoing,
-        "is_utp": bool(getattr(p, "utp", False)),
+        "is_utp": False,
         "progress": p.progress,
         "rate_to_client": int(p.down_rate),
         "rate_to_peer": int(p.up_rate),
-        "bytes_to_client": p.downloaded,
-        "bytes_to_peer": p.uploaded,
     }
 
 
@@ -141,12 +100,9 @@ def _peers(row: Row) -> list[dict[str, Any]]:
 
 
 def _peers_from(row: Row) -> dict[str, int]:
-    counts = {"from_cache": 0, "from_dht": 0, "from_incoming": 0, "from_lpd": 0, "from_ltep": 0,
-              "from_pex": 0, "from_tracker": 0}
-    for p in row.status.peers:
-        source = "from_incoming" if not p.outgoing else "from_" + getattr(p, "source", "tracker")
-        if source in counts:
-            counts[source] += 1
+    incoming = sum(1 for p in row.status.peers if not p.outgoing)
+    counts = {"from_cache": 0, "from_dht": 0, "from_incoming": incoming, "from_lpd": 0, "from_ltep": 0,
+              "from_pex": 0, "from_tracker": len(row.status.peers) - incoming}
     return _nested(row, counts)
 
 
@@ -157,60 +113,67 @@ def _sitename(url: str) -> str:
     return parts[-2] if len(parts) >= 2 and not host.replace(".", "").isdigit() else host
 
 
+def _scrape_url(announce: str) -> str:
+    head, _, last = announce.rpartition("/")
+    return f"{head}/scrape{last[len('announce'):]}" if last.startswith("announce") else ""
+
+
 def _trackers(row: Row) -> list[dict[str, Any]]:
-    out = [{"announce": t.announce, "id": t.id, "scrape": t.scrape, "sitename": _sitename(t.announce),
-            "tier": t.tier} for t in row.status.trackers]
+    out = [{"announce": t.url, "id": i, "scrape": _scrape_url(t.url), "sitename": _sitename(t.url), "tier": t.tier}
+           for i, t in enumerate(row.status.trackers)]
     return _nested(row, out)
 
 
-def _tracker_stat(t: Any) -> dict[str, Any]:
+def _tracker_stat(i: int, t: Any, tiers_seen: set[int]) -> dict[str, Any]:
+    backup = t.tier in tiers_seen
+    tiers_seen.add(t.tier)
+    announced = t.last_announce > 0
     return {
-        "announce": t.announce, "announce_state": t.announce_state, "download_count": t.download_count,
-        "downloader_count": t.download_count, "has_announced": t.has_announced, "has_scraped": t.has_scraped,
-        "host": t.announce.split("://", 1)[-1].split("/", 1)[0], "id": t.id, "is_backup": t.is_backup,
-        "last_announce_peer_count": t.last_announce_peer_count,
-        "last_announce_result": t.last_announce_result,
-        "last_announce_start_time": t.last_announce_start_time,
-        "last_announce_succeeded": t.last_announce_succeeded, "last_announce_time": t.last_announce_time,
-        "last_announce_timed_out": t.last_announce_timed_out, "last_scrape_result": t.last_scrape_result,
-        "last_scrape_start_time": t.last_scrape_start_time, "last_scrape_succeeded": t.last_scrape_succeeded,
-        "last_scrape_time": t.last_scrape_time, "last_scrape_timed_out": t.last_scrape_timed_out,
-        "leecher_count": t.leecher_count, "next_announce_time": t.next_announce_time,
-        "next_scrape_time": t.next_scrape_time, "scrape": t.scrape, "scrape_state": t.scrape_state,
-        "seeder_count": t.seeder_count, "sitename": _sitename(t.announce), "tier": t.tier,
+        "announce": t.url, "announce_state": 3 if t.announcing else (1 if t.next_announce else 0),
+        "download_count": -1, "downloader_count": -1, "has_announced": announced, "has_scraped": False,
+        "host": t.url.split("://", 1)[-1].split("/", 1)[0], "id": i, "is_backup": backup,
+        "last_announce_peer_count": t.peers, "last_announce_result": t.result or ("Success" if t.succeeded else ""),
+        "last_announce_start_time": t.last_announce, "last_announce_succeeded": t.succeeded,
+        "last_announce_time": t.last_announce, "last_announce_timed_out": False,
+        "last_scrape_result": "", "last_scrape_start_time": 0, "last_scrape_succeeded": False,
+        "last_scrape_time": 0, "last_scrape_timed_out": False,
+        "leecher_count": t.leechers, "next_announce_time": t.next_announce, "next_scrape_time": 0,
+        "scrape": _scrape_url(t.url), "scrape_state": 0, "seeder_count": t.seeders,
+        "sitename": _sitename(t.url), "tier": t.tier,
     }
 
 
 def _tracker_stats(row: Row) -> list[dict[str, Any]]:
-    return _nested(row, [_tracker_stat(t) for t in row.status.trackers])
+    seen: set[int] = set()
+    return _nested(row, [_tracker_stat(i, t, seen) for i, t in enumerate(row.status.trackers)])
 
 
 def _tracker_list(row: Row) -> str:
     tiers: dict[int, list[str]] = {}
     for t in row.status.trackers:
-        tiers.setdefault(t.tier, []).append(t.announce)
+        tiers.setdefault(t.tier, []).append(t.url)
     return "\n\n".join("\n".join(urls) for _, urls in sorted(tiers.items()))
 
 
 def _availability(row: Row) -> list[int]:
+    """-1 for pieces we have; for the others the number of connected seeds (the snapshot keeps no
+    per-piece counts, and a seed is the one peer certain to have every piece)."""
     s = row.status
     have = bytes(s.pieces)
-    counts = s.availability
-    return [-1 if have[i >> 3] & (0x80 >> (i & 7)) else counts[i] for i in range(s.piece_count)]
+    seeds = sum(1 for p in s.peers if p.progress >= 1.0)
+    return [-1 if i >> 3 < len(have) and have[i >> 3] & (0x80 >> (i & 7)) else seeds for i in range(s.piece_count)]
 
 
-def _status_attr(name: str, default: Any = None) -> Callable[[Row], Any]:
-    if default is None:
-        return lambda row: getattr(row.status, name)
-    return lambda row: getattr(row.status, name, default)
+def _status_attr(name: str) -> Callable[[Row], Any]:
+    return lambda row: getattr(row.status, name)
 
 
 def _torrent_attr(name: str) -> Callable[[Row], Any]:
     return lambda row: getattr(row.torrent, name)
 
 
-def _is_finished(row: Row) -> bool:
-    return row.torrent.state == "stopped" and bool(row.torrent.done_date) and row.status.left_until_done == 0
+def _int_status(name: str) -> Callable[[Row], Any]:
+    return lambda row: int(getattr(row.status, name))
 
 
 FIELDS: dict[str, Callable[[Row], Any]] = {
@@ -220,48 +183,49 @@ FIELDS: dict[str, Callable[[Row], Any]] = {
     "hash_string": lambda row: row.torrent.info_hash.hex(),
     "status": lambda row: STATUS_NUMBERS.get(row.torrent.state, 0),
     "error": _torrent_attr("error"),
-    "error_string": _torrent_attr("error_string"),
+    "error_string": lambda row: row.torrent.error_string if row.torrent.error else "",
     "download_dir": lambda row: str(row.torrent.download_dir),
-    "added_date": lambda row: int(row.torrent.added_date),
+    "added_date": lambda row: int(row.torrent.added_date or 0),
     "done_date": lambda row: int(row.torrent.done_date or 0),
     "activity_date": lambda row: int(row.torrent.activity_date or 0),
     "labels": lambda row: list(row.torrent.labels),
     "magnet_link": _torrent_attr("magnet_link"),
-    "queue_position": lambda row: getattr(row.torrent, "queue_position", 0),
+    "queue_position": _torrent_attr("queue_position"),
     "is_stalled": lambda row: False,
     "edit_date": lambda row: 0,
     "manual_announce_time": lambda row: -1,
     "bandwidth_priority": lambda row: 0,
     "group": lambda row: "",
+    "primary_mime_type": lambda row: "application/octet-stream",
+    "webseeds_sending_to_us": lambda row: 0,
+    "eta_idle": lambda row: -1,
+    "max_connected_peers": lambda row: 50,
+    "peer_limit": lambda row: 50,
+    "have_unchecked": lambda row: 0,
     # from the status snapshot
     "total_size": _status_attr("total_size"),
     "size_when_done": _status_attr("size_when_done"),
     "left_until_done": _status_attr("left_until_done"),
     "have_valid": _status_attr("have_valid"),
-    "have_unchecked": _status_attr("have_unchecked", 0),
-    "corrupt_ever": _status_attr("corrupt_ever", 0),
-    "desired_available": lambda row: row.status.left_until_done if row.status.peers else 0,
-    "percent_done": _percent_done,
-    "percent_complete": _percent_complete,
-    "metadata_percent_complete": _status_attr("metadata_percent_complete"),
-    "recheck_progress": _status_attr("recheck_progress", 0.0),
-    "rate_download": lambda row: int(row.status.rate_download),
-    "rate_upload": lambda row: int(row.status.rate_upload),
-    "eta": _eta,
-    "eta_idle": lambda row: ETA_NOT_AVAILABLE,
-    "upload_ratio": _ratio,
+    "corrupt_ever": _status_attr("corrupt_ever"),
+    "desired_available": lambda row: row.status.left_until_done if row.status.peers_sending_to_us else 0,
+    "percent_done": _status_attr("percent_done"),
+    "percent_complete": _status_attr("percent_complete"),
+    "metadata_percent_complete": _status_attr("metadata_percent"),
+    "recheck_progress": lambda row: 0.0,
+    "rate_download": _int_status("rate_download"),
+    "rate_upload": _int_status("rate_upload"),
+    "eta": _status_attr("eta"),
+    "upload_ratio": lambda row: round(row.status.ratio, 4),
     "uploaded_ever": _status_attr("uploaded_ever"),
     "downloaded_ever": _status_attr("downloaded_ever"),
-    "is_finished": _is_finished,
-    "is_private": _status_attr("is_private", False),
-    "peers_connected": lambda row: len(row.status.peers),
-    "peers_sending_to_us": lambda row: sum(1 for p in row.status.peers if "D" in p.flags),
-    "peers_getting_from_us": lambda row: sum(1 for p in row.status.peers if "U" in p.flags),
-    "webseeds_sending_to_us": lambda row: 0,
+    "is_finished": _status_attr("is_finished"),
+    "is_private": _status_attr("is_private"),
+    "peers_connected": _status_attr("peers_connected"),
+    "peers_sending_to_us": _status_attr("peers_sending_to_us"),
+    "peers_getting_from_us": _status_attr("peers_getting_from_us"),
     "peers": _peers,
     "peers_from": _peers_from,
-    "max_connected_peers": _status_attr("max_peers", 50),
-    "peer_limit": _status_attr("max_peers", 50),
     "files": _files,
     "file_stats": _file_stats,
     "file_count": lambda row: len(row.status.files),
@@ -274,25 +238,30 @@ FIELDS: dict[str, Callable[[Row], Any]] = {
     "trackers": _trackers,
     "tracker_stats": _tracker_stats,
     "tracker_list": _tracker_list,
-    "comment": _status_attr("comment", ""),
-    "creator": _status_attr("creator", ""),
-    "date_created": _status_attr("date_created", 0),
-    "torrent_file": _status_attr("torrent_file", ""),
-    "webseeds": lambda row: list(getattr(row.status, "webseeds", ())),
-    "primary_mime_type": lambda row: "application/octet-stream",
-    "start_date": _status_attr("start_date", 0),
-    "seconds_downloading": _status_attr("seconds_downloading", 0),
-    "seconds_seeding": _status_attr("seconds_seeding", 0),
-    "download_limit": _status_attr("download_limit_kbps", 0),
-    "download_limited": _status_attr("download_limited", False),
-    "upload_limit": _status_attr("upload_limit_kbps", 0),
-    "upload_limited": _status_attr("upload_limited", False),
-    "honors_session_limits": _status_attr("honors_session_limits", True),
-    "seed_ratio_limit": _status_attr("seed_ratio_limit", 2.0),
-    "seed_ratio_mode": _status_attr("seed_ratio_mode", 0),
-    "seed_idle_limit": _status_attr("seed_idle_limit", 30),
-    "seed_idle_mode": _status_attr("seed_idle_mode", 0),
-    "sequential_download": _status_attr("sequential", False),
+    "comment": _status_attr("comment"),
+    "creator": _status_attr("creator"),
+    "date_created": _status_attr("date_created"),
+    "torrent_file": lambda row: "",
+    "webseeds": lambda row: list(row.status.web_seeds),
+    "start_date": _status_attr("start_date"),
+    "seconds_downloading": _status_attr("seconds_downloading"),
+    "seconds_seeding": _status_attr("seconds_seeding"),
+    "download_limit": lambda row: row.status.down_limit // 1000,  # kB/s
+    "download_limited": _status_attr("down_limited"),
+    "upload_limit": lambda row: row.status.up_limit // 1000,
+    "upload_limited": _status_attr("up_limited"),
+    "honors_session_limits": _status_attr("honors_session"),
+    "seed_ratio_limit": _status_attr("ratio_limit"),
+    "seed_ratio_mode": _status_attr("ratio_mode"),
+    "seed_idle_limit": _status_attr("idle_limit"),
+    "seed_idle_mode": _status_attr("idle_mode"),
+    "sequential_download": _status_attr("sequential"),
+}
+# Which costly snapshot part each field needs (the others need none or no snapshot at all).
+NEEDS = {
+    "files": "files", "file_stats": "files", "file_count": "files", "priorities": "files", "wanted": "files",
+    "peers": "peers", "peers_from": "peers", "availability": "pieces",
+    "trackers": "trackers", "tracker_stats": "trackers", "tracker_list": "trackers", "pieces": "pieces",
 }
 
 
@@ -308,12 +277,20 @@ def requested(fields: Iterable[str]) -> list[tuple[str, str, Callable[[Row], Any
     return out
 
 
+def _parts(wanted: list[tuple[str, str, Callable[[Row], Any]]]) -> frozenset[str]:
+    parts = {NEEDS[name] for _, name, _ in wanted if name in NEEDS}
+    if "availability" in {name for _, name, _ in wanted}:
+        parts.add("peers")
+    return frozenset(parts)
+
+
 def torrent_objects(torrents: Sequence[Any], fields: Iterable[str], legacy: bool) -> list[dict[str, Any]]:
     """The `objects` format: one {field: value} per torrent, keys as the client spelled them."""
     wanted = requested(fields)
+    parts = _parts(wanted)
     rows = []
     for torrent in torrents:
-        row = Row(torrent, legacy)
+        row = Row(torrent, legacy, parts)
         rows.append({asked: function(row) for asked, _, function in wanted})
     return rows
 
@@ -321,8 +298,9 @@ def torrent_objects(torrents: Sequence[Any], fields: Iterable[str], legacy: bool
 def torrent_table(torrents: Sequence[Any], fields: Iterable[str], legacy: bool) -> list[list[Any]]:
     """The `table` format: a header row of field names, then one row of values per torrent."""
     wanted = requested(fields)
+    parts = _parts(wanted)
     table: list[list[Any]] = [[asked for asked, _, _ in wanted]]
     for torrent in torrents:
-        row = Row(torrent, legacy)
+        row = Row(torrent, legacy, parts)
         table.append([function(row) for _, _, function in wanted])
     return table

@@ -50,7 +50,7 @@ MAX_TORRENT_BYTES = 32 * 1024 * 1024  # as metainfo.TORRENT_LIMITS
 @dataclass
 class RpcSettings:
     allowed_roots: tuple[Path, ...]  # download directories must be inside one of these
-    wall_clock: Callable[[], float]  # epoch seconds (the daemon passes time.time)
+    wall_clock: Callable[[], float] | None = None  # epoch seconds; None: the session's wall_time
     session_id: str = ""  # shown by session-get
     limits: p.Limits = field(default_factory=p.Limits)
     on_close: Callable[[], None] | None = None  # session-close
@@ -62,9 +62,9 @@ class RpcHandler:
     def __init__(self, session: Any, settings: RpcSettings):
         self.session = session
         self.settings = settings
+        self.wall_clock = settings.wall_clock or session.wall_time
         self._removed: deque[tuple[float, int]] = deque(maxlen=10_000)  # (when, id) for recently-active
         self.speeds = session_keys.SpeedLimits.from_config(session.config)
-        self._torrent_limits: dict[int, dict[str, Any]] = {}  # id -> kB/s values and switches
         self._methods: dict[str, Callable[[Request], Awaitable[dict[str, Any]]]] = {
             "torrent_start": self._torrent_start,
             "torrent_start_now": self._torrent_start_now,
@@ -145,7 +145,7 @@ class RpcHandler:
         if selection.all:
             return torrents
         if selection.recently_active:
-            cutoff = self.settings.wall_clock() - RECENTLY_ACTIVE_SECONDS
+            cutoff = self.wall_clock() - RECENTLY_ACTIVE_SECONDS
             return [t for t in torrents if max(t.activity_date or 0, t.added_date or 0) >= cutoff]
         found, missing, seen = [], [], set()
         for key in selection.ids:
@@ -161,7 +161,7 @@ class RpcHandler:
         return found
 
     def _recently_removed(self) -> list[int]:
-        cutoff = self.settings.wall_clock() - RECENTLY_ACTIVE_SECONDS
+        cutoff = self.wall_clock() - RECENTLY_ACTIVE_SECONDS
         return [torrent_id for when, torrent_id in self._removed if when >= cutoff]
 
     # ------------------------------------------------------------------------------- torrents
@@ -264,7 +264,7 @@ class RpcHandler:
         indices = p.get_int_list(request, name, limits=self.settings.limits)
         if indices is None:
             return None
-        count = len(torrent.status().files)
+        count = torrent.file_count()
         if not indices:  # an empty list means every file
             return list(range(count))
         bad = [i for i in indices if i >= count]
@@ -276,12 +276,12 @@ class RpcHandler:
         delete = p.get_bool(request, "delete_local_data", False)
         for torrent in self._select(request, strict=True):
             await self.session.remove(torrent, delete_data=bool(delete))
-            self._removed.append((self.settings.wall_clock(), torrent.id))
+            self._removed.append((self.wall_clock(), torrent.id))
         return {}
 
     async def _torrent_set(self, request: Request) -> dict[str, Any]:
         torrents = self._select(request, strict=True)
-        kb = 1000  # Transmission's speed units are kB/s
+        kb = 1000  # Transmission's speed units are kB/s; the session's bytes/s
         up = p.get_int(request, "upload_limit", high=2**31)
         down = p.get_int(request, "download_limit", high=2**31)
         up_on = p.get_bool(request, "upload_limited")
@@ -304,18 +304,20 @@ class RpcHandler:
                 self._file_indices(request, name, torrent)  # check every index before changing anything
         for torrent in torrents:
             if any(v is not None for v in (up, down, up_on, down_on, honors)):
-                remembered = self._torrent_limits.setdefault(
-                    torrent.id, {"up": 100, "down": 100, "up_on": False, "down_on": False})
-                torrent.set_limits(**_limit_changes(remembered, up, down, up_on, down_on, honors, kb))
+                torrent.set_limits(**_limit_changes(torrent, up, down, up_on, down_on, honors, kb))
             await self._apply_file_choices(request, torrent)
             if labels is not None:
-                torrent.labels = tuple(labels)
+                torrent.set_labels(labels)
             if ratio_mode is not None or ratio is not None:
-                torrent.set_ratio_limit(ratio_mode, ratio)
+                current = torrent.status(files=False, peers=False, trackers=False, pieces=False)
+                torrent.set_ratio_limit(current.ratio_mode if ratio_mode is None else ratio_mode,
+                                        current.ratio_limit if ratio is None else ratio)
             if idle_mode is not None or idle is not None:
-                torrent.set_idle_limit(idle_mode, idle)
+                current = torrent.status(files=False, peers=False, trackers=False, pieces=False)
+                torrent.set_idle_limit(current.idle_mode if idle_mode is None else idle_mode,
+                                       current.idle_limit if idle is None else idle)
             if queue_position is not None:
-                torrent.queue_position = queue_position
+                self.session.place_in_queue(torrent, queue_position)
             if sequential is not None:
                 torrent.set_sequential(sequential)
             if directory is not None:
@@ -340,7 +342,8 @@ class RpcHandler:
         path = p.get_str(request, "path", limits=self.settings.limits) or ""
         name = p.get_str(request, "name", limits=self.settings.limits) or ""
         torrent = torrents[0]
-        path, name = rename_target([f.name for f in torrent.status().files], path, name)
+        files = torrent.status(files=True, peers=False, trackers=False, pieces=False).files
+        path, name = rename_target([f.name for f in files], path, name)
         rename = getattr(self.session, "rename_path", None)
         if rename is None:
             raise RpcError(INVALID_PARAMS, "renaming files is not supported")
@@ -359,7 +362,7 @@ class RpcHandler:
     async def _session_get(self, request: Request) -> dict[str, Any]:
         wanted = p.get_str_list(request, "fields", limits=self.settings.limits, max_items=1000, max_length=64)
         values = session_keys.session_values(self.session.config, self.speeds, self._session_info(),
-                                             jsonrpc=request.jsonrpc, peer_port=self.session.listen_port)
+                                             jsonrpc=request.jsonrpc, peer_port=self.session.port)
         if wanted is not None:
             keep = {p.names.canonical(name) for name in wanted}
             values = {k: v for k, v in values.items() if k in keep}
@@ -379,13 +382,11 @@ class RpcHandler:
         changes = session_keys.read_changes(request, self.settings.limits)
         if "download_dir" in changes:
             changes["download_dir"] = await self._checked_directory(changes["download_dir"], "download-dir")
-        await self.session.configure(**session_keys.config_changes(self.session.config, self.speeds, changes))
+        self.session.update(**session_keys.config_changes(self.session.config, self.speeds, changes))
         return {}
 
     async def _session_stats(self, request: Request) -> dict[str, Any]:
-        torrents = self.session.torrents()
-        active = sum(1 for t in torrents if t.state != "stopped")
-        return session_keys.stats_values(self.session.stats(), len(torrents), active)
+        return session_keys.stats_values(self.session.stats())
 
     async def _session_close(self, request: Request) -> dict[str, Any]:
         if self.settings.on_close is not None:
@@ -431,16 +432,18 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def _limit_changes(remembered: dict[str, Any], up, down, up_on, down_on, honors, kb: int) -> dict[str, Any]:
-    """Transmission keeps a limit's value and its on/off switch apart; the session takes bytes/s
-    with None for "no limit". `remembered` keeps the kB/s values while switched off."""
-    for key, value in (("up", up), ("down", down), ("up_on", up_on), ("down_on", down_on)):
-        if value is not None:
-            remembered[key] = value
-    changes: dict[str, Any] = {
-        "up": remembered["up"] * kb if remembered["up_on"] else None,
-        "down": remembered["down"] * kb if remembered["down_on"] else None,
-    }
-    if honors is not None:
-        changes["honors_session"] = honors
+def _limit_changes(torrent: Any, up, down, up_on, down_on, honors, kb: int) -> dict[str, Any]:
+    """Transmission sets a limit's value and its switch apart (a value alone leaves the switch
+    as it was); the session's set_limits turns a limit on with its value unless told otherwise."""
+    changes: dict[str, Any] = {"honors_session": honors}
+    if up is not None or down is not None:
+        current = torrent.status(files=False, peers=False, trackers=False, pieces=False)
+        if up is not None:
+            changes["up"], changes["up_limited"] = up * kb, current.up_limited if up_on is None else up_on
+        if down is not None:
+            changes["down"], changes["down_limited"] = down * kb, current.down_limited if down_on is None else down_on
+    if up is None and up_on is not None:
+        changes["up_limited"] = up_on
+    if down is None and down_on is not None:
+        changes["down_limited"] = down_on
     return changes

@@ -16,8 +16,10 @@ from torrentish.rpc.protocol import INVALID_PARAMS, Request, RpcError
 
 KB = 1000
 # SessionConfig.encryption <-> Transmission's words (4.1 says "allowed" where 3.00 said "tolerated")
-ENCRYPTION_TO_RPC = {"require": "required", "prefer": "preferred", "allow": "tolerated"}
-ENCRYPTION_FROM_RPC = {"required": "require", "preferred": "prefer", "tolerated": "allow", "allowed": "allow"}
+ENCRYPTION_TO_RPC = {"required": "required", "prefer": "preferred", "preferred": "preferred",
+                     "tolerated": "tolerated"}
+ENCRYPTION_FROM_RPC = {"required": "required", "preferred": "preferred", "tolerated": "tolerated",
+                       "allowed": "tolerated"}
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ def config_changes(config: Any, speeds: SpeedLimits, changes: dict[str, Any]) ->
     return out
 
 
-def stats_values(stats: Any, torrent_count: int, active: int) -> dict[str, Any]:
+def stats_values(stats: Any) -> dict[str, Any]:
     """session-stats from the session's SessionStats."""
     def block(s: Any) -> dict[str, int]:
         return {"uploaded_bytes": int(s.uploaded), "downloaded_bytes": int(s.downloaded),
@@ -188,11 +190,11 @@ def stats_values(stats: Any, torrent_count: int, active: int) -> dict[str, Any]:
                 "seconds_active": int(s.seconds_active)}
 
     return {
-        "active_torrent_count": active,
-        "paused_torrent_count": torrent_count - active,
-        "torrent_count": torrent_count,
-        "download_speed": int(stats.down_rate),
-        "upload_speed": int(stats.up_rate),
+        "active_torrent_count": stats.active_torrent_count,
+        "paused_torrent_count": stats.paused_torrent_count,
+        "torrent_count": stats.torrent_count,
+        "download_speed": int(stats.download_speed),
+        "upload_speed": int(stats.upload_speed),
         "cumulative_stats": block(stats.cumulative),
         "current_stats": block(stats.current),
     }
