@@ -53,7 +53,7 @@ def test_kill_9_mid_transfer_then_restart(tmp_path, port_factory, tracker):
         leecher.wait_for(lambda ts: len(ts) == 5 and all(t["percentDone"] == 1 for t in ts), ("percentDone",),
                          180, "all five to complete after the restart")
         for payload in payloads:
-            assert_identical(payload, leecher.downloads)
+            assert_identical(payload, leecher.downloads / payload.name)
         uploaded_after = sum(t["uploadedEver"] for t in seeder.torrents("uploadedEver"))
         refetched_allowance = (total - verified_before) + 5 * IN_FLIGHT_SLACK
         assert uploaded_after - uploaded_before <= refetched_allowance, (

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from torrentish.errors import TorrentishError
-from torrentish.rpc.methods import DuplicateTorrent
+from torrentish.session import DuplicateTorrent
 
 
 @dataclass

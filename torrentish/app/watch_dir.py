@@ -56,7 +56,7 @@ def _list(directory: Path) -> dict[str, int]:
 
 
 async def _add_one(session: Any, path: Path, size: int) -> None:
-    from torrentish.rpc.methods import DuplicateTorrent
+    from torrentish.session import DuplicateTorrent
 
     outcome = "added"
     try:

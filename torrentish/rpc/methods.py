@@ -29,14 +29,7 @@ from torrentish.rpc import session_keys
 from torrentish.rpc.paths import absolute_directory, inside_roots, rename_target
 from torrentish.rpc.protocol import INVALID_PARAMS, Request, RpcError
 
-try:
-    from torrentish.session import DuplicateTorrent
-except ImportError:  # the session package is not there yet
-
-    class DuplicateTorrent(TorrentishError):  # type: ignore[no-redef]
-        def __init__(self, existing: Any):
-            super().__init__("duplicate torrent")
-            self.existing = existing
+from torrentish.session import DuplicateTorrent
 
 LOGGER = logging.getLogger("torrentish.rpc")
 

@@ -38,7 +38,7 @@ from torrentish.rpc.methods import RpcHandler
 
 LOGGER = logging.getLogger("torrentish.rpc")
 SESSION_HEADER = "X-Transmission-Session-Id"
-RPC_PATHS = ("/transmission/rpc", "/rpc")
+RPC_PATHS = ("/transmission/rpc", "/transmission/rpc/", "/rpc")  # transmission-remote adds the slash
 WEB_PREFIX = "/transmission/web/"
 JSON = "application/json; charset=utf-8"
 
