@@ -126,6 +126,8 @@ def measure(label: str, process: subprocess.Popen, rpc: Rpc, metainfos: list[byt
             idle: float) -> dict:
     try:
         wait_rpc(rpc, process)
+        # every torrent seeds at once (both daemons queue seeds by default)
+        rpc.call("session-set", {"seed-queue-enabled": False, "download-queue-enabled": False})
         started = time.perf_counter()
         for metainfo in metainfos:
             rpc.call("torrent-add", {"metainfo": base64.b64encode(metainfo).decode(), "download-dir": str(data)})
@@ -136,6 +138,9 @@ def measure(label: str, process: subprocess.Popen, rpc: Rpc, metainfos: list[byt
                 break
             if process.poll() is not None:
                 raise RuntimeError(f"{label} exited")
+            if time.perf_counter() - started > 900:
+                states = statistics.multimode(t["status"] for t in torrents)
+                raise RuntimeError(f"{label}: not all seeding after 900 s (most are in state {states})")
             time.sleep(0.5)
         seeding = time.perf_counter() - started
         time.sleep(2)  # let start-up work settle before the idle window

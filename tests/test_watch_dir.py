@@ -9,6 +9,14 @@ from tests.test_rpc_methods import torrent_bytes
 from torrentish.app.watch_dir import ready_files, watch_directory
 
 
+async def until(condition, limit: float = 60.0) -> None:
+    """Poll in virtual time (the watcher lists the directory in a thread, so autojump can skip
+    ahead of it: wait for the effect, not for a number of seconds)."""
+    with trio.fail_after(limit):
+        while not condition():
+            await trio.sleep(1)
+
+
 def test_ready_files_waits_for_a_stable_size():
     assert ready_files({"a.torrent": 10, "b.txt": 5}, {}) == []
     assert ready_files({"a.torrent": 10, "c.TORRENT": 3}, {"a.torrent": 10, "c.TORRENT": 2}) == ["a.torrent"]
@@ -22,10 +30,10 @@ async def test_dropped_files_are_added_and_marked(tmp_path, autojump_clock):
         (watch / "one.torrent").write_bytes(torrent_bytes("one"))
         (watch / "bad.torrent").write_bytes(b"not bencoded")
         (watch / "notes.txt").write_text("ignored")
-        await trio.sleep(11)
+        await until(lambda: (watch / "bad.torrent.invalid").exists() and session.torrents())
         assert [t.name for t in session.torrents()] == ["one"]
         (watch / "again.torrent").write_bytes(torrent_bytes("one"))  # a duplicate
-        await trio.sleep(11)
+        await until(lambda: (watch / "again.torrent.added").exists())
         nursery.cancel_scope.cancel()
     assert sorted(p.name for p in watch.iterdir()) == [
         "again.torrent.added", "bad.torrent.invalid", "notes.txt", "one.torrent.added"]

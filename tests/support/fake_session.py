@@ -13,6 +13,7 @@ from typing import Any
 
 from torrentish.errors import TorrentishError
 from torrentish.session import DuplicateTorrent
+from torrentish.session.status import STATUS_CODES, FileStatus, PeerStatus, TorrentStatus, TrackerStatus
 
 
 @dataclass
@@ -37,90 +38,20 @@ class FakeConfig:
     allowed_roots: tuple[Path, ...] = ()
 
 
-@dataclass
-class FakeFile:
-    name: str
-    length: int
-    completed: int = 0
-    wanted: bool = True
-    priority: int = 0
+def FakeFile(name: str, length: int, completed: int = 0, wanted: bool = True, priority: int = 0) -> FileStatus:
+    return FileStatus(name, length, completed, wanted, priority)
 
 
-@dataclass
-class FakePeer:
-    address: tuple[str, int]
-    client: str = "Fake 1.0"
-    flags: str = "D"
-    progress: float = 0.5
-    down_rate: float = 1000.0
-    up_rate: float = 0.0
-    outgoing: bool = True
-    choked: bool = True
-    choking: bool = False
-    interested: bool = False
-    interesting: bool = True
+def FakePeer(address: tuple[str, int], *, flags: str = "D", outgoing: bool = True, progress: float = 0.5,
+             down_rate: float = 1000.0, up_rate: float = 0.0) -> PeerStatus:
+    return PeerStatus(address=address, client="Fake 1.0", flags=flags, progress=progress, down_rate=down_rate,
+                      up_rate=up_rate, outgoing=outgoing, choked=True, choking="D" not in flags,
+                      interested=False, interesting="D" in flags or "d" in flags)
 
 
-@dataclass
-class FakeTracker:
-    url: str
-    tier: int = 0
-    last_announce: int = 0
-    succeeded: bool = False
-    result: str = ""
-    seeders: int = -1
-    leechers: int = -1
-    peers: int = 0
-    next_announce: int = 0
-    announcing: bool = False
-
-
-@dataclass
-class FakeStatus:
-    """The fields of the session's TorrentStatus that torrent-get reads."""
-
-    total_size: int
-    size_when_done: int
-    left_until_done: int
-    have_valid: int
-    percent_done: float
-    percent_complete: float
-    metadata_percent: float
-    rate_download: float
-    rate_upload: float
-    eta: int
-    ratio: float
-    uploaded_ever: int
-    downloaded_ever: int
-    piece_count: int
-    piece_size: int
-    up_limit: int
-    up_limited: bool
-    down_limit: int
-    down_limited: bool
-    honors_session: bool
-    ratio_mode: int
-    ratio_limit: float
-    idle_mode: int
-    idle_limit: int
-    sequential: bool
-    corrupt_ever: int = 0
-    is_finished: bool = False
-    is_private: bool = False
-    peers_connected: int = 0
-    peers_sending_to_us: int = 0
-    peers_getting_from_us: int = 0
-    comment: str = ""
-    creator: str = ""
-    date_created: int = 0
-    web_seeds: tuple[str, ...] = ()
-    start_date: int = 0
-    seconds_downloading: int = 0
-    seconds_seeding: int = 0
-    files: tuple[FakeFile, ...] = ()
-    peers: tuple[FakePeer, ...] = ()
-    trackers: tuple[FakeTracker, ...] = ()
-    pieces: bytes = b""
+def FakeTracker(url: str, tier: int = 0) -> TrackerStatus:
+    return TrackerStatus(url=url, tier=tier, last_announce=0, succeeded=False, result="", seeders=-1, leechers=-1,
+                         peers=0, next_announce=0, announcing=False)
 
 
 class FakeTorrent:
@@ -154,24 +85,32 @@ class FakeTorrent:
         return len(self.files)
 
     def status(self, *, files: bool = True, peers: bool = True, trackers: bool = True,
-               pieces: bool = True) -> FakeStatus:
+               pieces: bool = True) -> TorrentStatus:
+        """A real TorrentStatus (session/status.py), so that torrent-get reads the fields it will
+        find in the daemon."""
         self.status_calls.append({"files": files, "peers": peers, "trackers": trackers, "pieces": pieces})
         total = sum(f.length for f in self.files)
         wanted = sum(f.length for f in self.files if f.wanted)
         done = sum(f.completed for f in self.files if f.wanted)
         count = -(-total // self.piece_size) if total else 0
-        return FakeStatus(
+        return TorrentStatus(
+            id=self.id, info_hash=self.info_hash.hex(), name=self.name, state=self.state,
+            status_code=STATUS_CODES[self.state], error=self.error, error_string=self.error_string,
+            has_metadata=not self.magnet, metadata_percent=0.0 if self.magnet else 1.0,
             total_size=total, size_when_done=wanted, left_until_done=wanted - done, have_valid=done,
             percent_done=done / wanted if wanted else 0.0, percent_complete=done / total if total else 0.0,
-            metadata_percent=0.0 if self.magnet else 1.0, rate_download=0.0, rate_upload=0.0,
-            eta=-2 if self.state == "downloading" else -1, ratio=0.0, uploaded_ever=0, downloaded_ever=done,
-            piece_count=count, piece_size=self.piece_size, sequential=self.sequential,
+            corrupt_ever=0, uploaded_ever=0, downloaded_ever=done, ratio=0.0, rate_download=0.0, rate_upload=0.0,
+            eta=-2 if self.state == "downloading" else -1, peers_connected=len(self.peers),
+            peers_sending_to_us=0, peers_getting_from_us=0, piece_count=count, piece_size=self.piece_size,
+            download_dir=str(self.download_dir), magnet_link=self.magnet_link, added_date=int(self.added_date),
+            done_date=0, activity_date=int(self.activity_date), start_date=0, is_finished=False, is_private=False,
+            queue_position=self.queue_position, labels=self.labels, sequential=self.sequential,
             up_limit=self.limits.get("up", 0), up_limited=self.limits.get("up_limited", False),
             down_limit=self.limits.get("down", 0), down_limited=self.limits.get("down_limited", False),
             honors_session=self.limits.get("honors_session", True), ratio_mode=self.ratio_limit[0],
             ratio_limit=self.ratio_limit[1] or 2.0, idle_mode=self.idle_limit[0], idle_limit=self.idle_limit[1] or 30,
-            peers_connected=len(self.peers),
-            files=tuple(replace(f) for f in self.files) if files else (),
+            seconds_downloading=0, seconds_seeding=0, comment="", creator="", date_created=0, web_seeds=(),
+            files=tuple(self.files) if files else (),
             peers=tuple(self.peers) if peers else (),
             trackers=tuple(self.trackers) if trackers else (),
             pieces=bytes((count + 7) // 8) if pieces else b"",
@@ -188,11 +127,11 @@ class FakeTorrent:
 
     def set_wanted(self, indices, wanted: bool):
         for i in indices:
-            self.files[i].wanted = wanted
+            self.files[i] = replace(self.files[i], wanted=wanted)
 
     def set_priority(self, indices, priority: int):
         for i in indices:
-            self.files[i].priority = priority
+            self.files[i] = replace(self.files[i], priority=priority)
 
     def set_sequential(self, on: bool):
         self.sequential = on
