@@ -10,8 +10,7 @@ from torrentish.app.watch_dir import ready_files, watch_directory
 
 
 async def until(condition, limit: float = 60.0) -> None:
-    """Poll in virtual time (the watcher lists the directory in a thread, so autojump can skip
-    ahead of it: wait for the effect, not for a number of seconds)."""
+    """Wait for an effect in virtual time, not for a number of seconds."""
     with trio.fail_after(limit):
         while not condition():
             await trio.sleep(1)
@@ -22,7 +21,10 @@ def test_ready_files_waits_for_a_stable_size():
     assert ready_files({"a.torrent": 10, "c.TORRENT": 3}, {"a.torrent": 10, "c.TORRENT": 2}) == ["a.torrent"]
 
 
-async def test_dropped_files_are_added_and_marked(tmp_path, autojump_clock):
+async def test_dropped_files_are_added_and_marked(tmp_path, mock_clock):
+    # Jump only after 0.2 s of real idleness: the watcher lists the directory in a thread, and a
+    # clock that jumped while the thread works would run out the deadline before it answers.
+    mock_clock.autojump_threshold = 0.2
     session = FakeSession(FakeConfig(state_dir=tmp_path / "s", download_dir=tmp_path / "d"))
     watch = tmp_path / "watch"
     async with trio.open_nursery() as nursery:
