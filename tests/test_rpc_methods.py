@@ -338,3 +338,15 @@ async def test_fuzz_every_answer_is_json(world, method, arguments, jsonrpc, raw)
         assert "result" in answer or answer["error"]["code"] != -32603, answer
     text = await handler.handle(raw)
     assert text is None or json.loads(text) is not None
+
+
+async def test_session_set_changes_only_what_it_names(world):
+    session, handler, downloads, _ = world
+    assert (await call(handler, "session-set", {"pex-enabled": False}))["result"] == "success"
+    assert session.calls[-1] == ("update", {"pex": False})
+    await call(handler, "session-set", {"speed-limit-up": 20})  # the value alone: the switch stays off
+    assert session.calls[-1] == ("update", {"up_limit": 0})
+    await call(handler, "session-set", {"speed-limit-up-enabled": True})
+    assert session.calls[-1] == ("update", {"up_limit": 20_000})
+    got = (await call(handler, "session-get", {"fields": ["speed-limit-up", "speed-limit-up-enabled"]}))
+    assert got["arguments"] == {"speed-limit-up": 20, "speed-limit-up-enabled": True}

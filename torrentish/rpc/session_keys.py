@@ -151,12 +151,17 @@ def config_changes(config: Any, speeds: SpeedLimits, changes: dict[str, Any]) ->
                       ("speed_limit_down_enabled", "down_enabled")):
         if key in changes:
             setattr(speeds, attr, changes[key])
-    out: dict[str, Any] = {
-        "up_limit": speeds.up * KB if speeds.up_enabled else 0,
-        "down_limit": speeds.down * KB if speeds.down_enabled else 0,
-        "alt_up": speeds.alt_up * KB,
-        "alt_down": speeds.alt_down * KB,
-    }
+    # Only what the request touches: the session keeps runtime changes across restarts, and an
+    # untouched setting must keep following the daemon's own configuration.
+    out: dict[str, Any] = {}
+    if "speed_limit_up" in changes or "speed_limit_up_enabled" in changes:
+        out["up_limit"] = speeds.up * KB if speeds.up_enabled else 0
+    if "speed_limit_down" in changes or "speed_limit_down_enabled" in changes:
+        out["down_limit"] = speeds.down * KB if speeds.down_enabled else 0
+    if "alt_speed_up" in changes:
+        out["alt_up"] = speeds.alt_up * KB
+    if "alt_speed_down" in changes:
+        out["alt_down"] = speeds.alt_down * KB
     if "alt_speed_enabled" in changes:
         out["alt_enabled"] = changes["alt_speed_enabled"]
     simple = {"download_dir": "download_dir", "peer_port": "listen_port", "dht_enabled": "dht",
