@@ -33,9 +33,10 @@ from torrentish.session import DuplicateTorrent
 
 LOGGER = logging.getLogger("torrentish.rpc")
 
-RPC_VERSION = 17  # the old API as of Transmission 4.0; JSON-RPC requests get the 4.1 answers
+# The old envelope answers as Transmission 4.0 (rpc-version 17); JSON-RPC as 4.1 (18, 6.0.0).
+RPC_VERSION, RPC_VERSION_SEMVER = 17, "5.3.0"
+JSONRPC_VERSION, JSONRPC_VERSION_SEMVER = 18, "6.0.0"
 RPC_VERSION_MINIMUM = 14
-RPC_VERSION_SEMVER = "5.3.0"
 RECENTLY_ACTIVE_SECONDS = 60
 MAX_TORRENT_BYTES = 32 * 1024 * 1024  # as metainfo.TORRENT_LIMITS
 
@@ -354,19 +355,19 @@ class RpcHandler:
     # ------------------------------------------------------------------------------- session
     async def _session_get(self, request: Request) -> dict[str, Any]:
         wanted = p.get_str_list(request, "fields", limits=self.settings.limits, max_items=1000, max_length=64)
-        values = session_keys.session_values(self.session.config, self.speeds, self._session_info(),
+        values = session_keys.session_values(self.session.config, self.speeds, self._session_info(request.jsonrpc),
                                              jsonrpc=request.jsonrpc, peer_port=self.session.port)
         if wanted is not None:
             keep = {p.names.canonical(name) for name in wanted}
             values = {k: v for k, v in values.items() if k in keep}
         return values
 
-    def _session_info(self) -> session_keys.SessionInfo:
+    def _session_info(self, jsonrpc: bool) -> session_keys.SessionInfo:
         return session_keys.SessionInfo(
             version=f"{__version__} (torrentish)",
-            rpc_version=RPC_VERSION,
+            rpc_version=JSONRPC_VERSION if jsonrpc else RPC_VERSION,
             rpc_version_minimum=RPC_VERSION_MINIMUM,
-            rpc_version_semver=RPC_VERSION_SEMVER,
+            rpc_version_semver=JSONRPC_VERSION_SEMVER if jsonrpc else RPC_VERSION_SEMVER,
             session_id=self.settings.session_id,
             config_dir=self.settings.config_dir,
         )

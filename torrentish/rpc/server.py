@@ -34,7 +34,7 @@ import trio
 from torrentish.errors import TorrentishError
 from torrentish.net.http_server import HttpLimits, HttpRequest, HttpResponse, HttpServer
 from torrentish.rpc import static
-from torrentish.rpc.methods import RpcHandler
+from torrentish.rpc.methods import JSONRPC_VERSION_SEMVER, RpcHandler
 
 LOGGER = logging.getLogger("torrentish.rpc")
 SESSION_HEADER = "X-Transmission-Session-Id"
@@ -155,6 +155,8 @@ class RpcServer:
             response = _page(409, "Conflict", f"Your request had an invalid session-id header. "
                                               f"Send {SESSION_HEADER}: {self.session_id}")
             response.headers.append((SESSION_HEADER, self.session_id))
+            # As Transmission 4.1: a client that speaks both envelopes may pick JSON-RPC from here.
+            response.headers.append(("X-Transmission-Rpc-Version", JSONRPC_VERSION_SEMVER))
             return response
         if request.method != "POST":
             return _page(405, "Method Not Allowed", "POST a JSON request here.")
