@@ -33,16 +33,16 @@ class Row:
 
     __slots__ = ("torrent", "legacy", "parts", "_status")
 
-    def __init__(self, torrent: Any, legacy: bool, parts: frozenset[str] = frozenset()):
+    def __init__(self, torrent: Any, legacy: bool, parts: dict[str, bool] | None = None):
         self.torrent = torrent
         self.legacy = legacy
-        self.parts = parts
+        self.parts = parts if parts is not None else dict.fromkeys(PARTS, False)  # status() keywords
         self._status = None
 
     @property
     def status(self) -> Any:
         if self._status is None:
-            self._status = self.torrent.status(**{part: part in self.parts for part in PARTS})
+            self._status = self.torrent.status(**self.parts)
         return self._status
 
 
@@ -164,6 +164,14 @@ def _availability(row: Row) -> list[int]:
     return [-1 if i >> 3 < len(have) and have[i >> 3] & (0x80 >> (i & 7)) else seeds for i in range(s.piece_count)]
 
 
+def _either(row: Row, name: str) -> Any:
+    """From the snapshot when the row took one already (it has the value made), else the torrent."""
+    if row._status is not None:
+        return getattr(row._status, name)
+    value = getattr(row.torrent, name)
+    return value if isinstance(value, str) else str(value)
+
+
 def _status_attr(name: str) -> Callable[[Row], Any]:
     return lambda row: getattr(row.status, name)
 
@@ -184,12 +192,12 @@ FIELDS: dict[str, Callable[[Row], Any]] = {
     "status": lambda row: STATUS_NUMBERS.get(row.torrent.state, 0),
     "error": _torrent_attr("error"),
     "error_string": lambda row: row.torrent.error_string if row.torrent.error else "",
-    "download_dir": lambda row: str(row.torrent.download_dir),
+    "download_dir": lambda row: _either(row, "download_dir"),
     "added_date": lambda row: int(row.torrent.added_date or 0),
     "done_date": lambda row: int(row.torrent.done_date or 0),
     "activity_date": lambda row: int(row.torrent.activity_date or 0),
     "labels": lambda row: list(row.torrent.labels),
-    "magnet_link": _torrent_attr("magnet_link"),
+    "magnet_link": lambda row: _either(row, "magnet_link"),
     "queue_position": _torrent_attr("queue_position"),
     "is_stalled": lambda row: False,
     "edit_date": lambda row: 0,
@@ -277,11 +285,12 @@ def requested(fields: Iterable[str]) -> list[tuple[str, str, Callable[[Row], Any
     return out
 
 
-def _parts(wanted: list[tuple[str, str, Callable[[Row], Any]]]) -> frozenset[str]:
+def _parts(wanted: list[tuple[str, str, Callable[[Row], Any]]]) -> dict[str, bool]:
+    """status() keywords: which costly parts the requested fields need."""
     parts = {NEEDS[name] for _, name, _ in wanted if name in NEEDS}
     if "availability" in {name for _, name, _ in wanted}:
         parts.add("peers")
-    return frozenset(parts)
+    return {part: part in parts for part in PARTS}
 
 
 def torrent_objects(torrents: Sequence[Any], fields: Iterable[str], legacy: bool) -> list[dict[str, Any]]:

@@ -263,7 +263,8 @@ class RpcHandler:
             return list(range(count))
         bad = [i for i in indices if i >= count]
         if bad:
-            raise RpcError(p.FILE_INDEX_OUT_OF_RANGE, f"file index {bad[0]} out of range (the torrent has {count} files)")
+            raise RpcError(p.FILE_INDEX_OUT_OF_RANGE,
+                           f"file index {bad[0]} out of range (the torrent has {count} files)")
         return indices
 
     async def _torrent_remove(self, request: Request) -> dict[str, Any]:
