@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import random
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
+from bench_rpc import Rpc  # noqa: E402  (the old-envelope RPC call with its 409 handshake)
 from bench_transfer import (  # noqa: E402
     PYTHON, ROOT, Measured, Setup, check_copy, make_file, make_torrent, quiet_discovery_flags, start_leech, start_seed,
 )
@@ -33,21 +32,6 @@ from tests.support import free_port, is_listening  # noqa: E402
 from tests.support.tracker import Tracker  # noqa: E402
 from torrentish.formats.metainfo import build_torrent  # noqa: E402
 from torrentish.formats.units import format_size, parse_size  # noqa: E402
-
-
-def rpc(port: int, session: list[str], method: str, arguments: dict) -> dict:
-    url = f"http://127.0.0.1:{port}/transmission/rpc"
-    for _ in range(3):
-        answer = httpx.post(url, content=json.dumps({"method": method, "arguments": arguments}), timeout=60,
-                            headers={"X-Transmission-Session-Id": session[0]})
-        if answer.status_code == 409:
-            session[0] = answer.headers["X-Transmission-Session-Id"]
-            continue
-        data = answer.json()
-        if data["result"] != "success":
-            raise SystemExit(f"{method}: {data['result']}")
-        return data["arguments"]
-    raise SystemExit("no session id")
 
 
 def run(kind: str, data: Path, info_raw: bytes, info_hash: bytes, work: Path, timeout: float) -> float:
@@ -79,12 +63,11 @@ def run(kind: str, data: Path, info_raw: bytes, info_hash: bytes, work: Path, ti
                     if not leech.running():
                         raise SystemExit(f"the daemon exited:\n{leech.tail()}")
                     time.sleep(0.02)
-                session = [""]
+                client = Rpc(rpc_port)
                 metainfo = base64.b64encode(torrent.read_bytes()).decode()
                 start = time.perf_counter()
-                rpc(rpc_port, session, "torrent-add", {"metainfo": metainfo})
-                while rpc(rpc_port, session, "torrent-get", {"fields": ["percentDone"]})["torrents"][0][
-                        "percentDone"] < 1:
+                client.call("torrent-add", {"metainfo": metainfo})
+                while client.call("torrent-get", {"fields": ["percentDone"]})["torrents"][0]["percentDone"] < 1:
                     if time.perf_counter() - start > timeout:
                         raise SystemExit(f"the daemon did not finish within {timeout:.0f}s:\n{leech.tail()}")
                     time.sleep(0.05)

@@ -160,3 +160,26 @@ async def test_pypi_transmission_rpc_client(tmp_path, nursery):
     assert result["status"] == "downloading" and result["left"] == []
     assert result["session"] == str(tmp_path / "downloads")
     assert ("remove", 1, True) in session.calls
+
+
+async def test_torrent_add_from_a_url(tmp_path, nursery):
+    """torrent-add with an http URL fetches the .torrent (bounded); a failing URL is an error result."""
+    import random
+
+    from torrentish.rpc.fetch import fetch_torrent_url
+    from torrentish.services.tracker.server import TrackerServer
+
+    web = TrackerServer(rng=random.Random(1))
+    web.add_file("/files/x.torrent", torrent_bytes("from-url"))
+    web_port, _ = await nursery.start(web.serve, "127.0.0.1", 0)
+    session, server = make_server(tmp_path)
+    server.handler.settings.fetch_url = fetch_torrent_url
+    base = await serving(nursery, server)
+    headers = {"X-Transmission-Session-Id": "abc"}
+    async with httpx.AsyncClient() as client:
+        ok = await client.post(base + "/transmission/rpc", headers=headers, json={
+            "method": "torrent-add", "arguments": {"filename": f"http://127.0.0.1:{web_port}/files/x.torrent"}})
+        assert ok.json()["arguments"]["torrent-added"]["name"] == "from-url"
+        missing = await client.post(base + "/transmission/rpc", headers=headers, json={
+            "method": "torrent-add", "arguments": {"filename": f"http://127.0.0.1:{web_port}/nothing.torrent"}})
+        assert missing.json()["result"] == "cannot fetch the torrent: HTTP status 404"

@@ -76,15 +76,15 @@ class Daemon:
         return self.process.report() if self.process else "(not started)"
 
     # ------------------------------------------------------------------------------ clients
-    def remote(self, *args: str, check: bool = True, timeout: float = 60) -> str:
-        """transmission-remote against the daemon; its stdout."""
+    def remote(self, *args: str, check: bool = True, timeout: float = 60, stderr: bool = False) -> str:
+        """transmission-remote against the daemon; its stdout (its stderr with `stderr`)."""
         tool = require_tool("transmission-remote")
         result = subprocess.run([tool, f"127.0.0.1:{self.rpc_port}", *args], capture_output=True, text=True,
                                 timeout=timeout)
         if check and (result.returncode != 0 or "error" in result.stderr.lower()):
             raise AssertionError(f"transmission-remote {' '.join(args)} failed ({result.returncode}):\n"
                                  f"{result.stdout}\n{result.stderr}\n{self.report()}")
-        return result.stdout
+        return result.stderr if stderr else result.stdout
 
     def rpc(self, method: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """One old-envelope RPC call (the 409 handshake done here); the answer's arguments."""
