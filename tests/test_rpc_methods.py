@@ -71,6 +71,24 @@ def test_names_both_ways():
     assert names.legacy_name("uploaded_bytes") == "uploadedBytes"
 
 
+def test_every_documented_torrent_field_is_computed():
+    from torrentish.rpc.fields import FIELDS
+
+    assert [n for n in names.TORRENT_FIELDS_LEGACY if names.canonical(n) not in FIELDS] == []
+
+
+async def test_every_field_of_a_torrent_at_once(world):
+    """All fields in both spellings, through JSON: each computes on a real TorrentStatus."""
+    session, handler, _, _ = world
+    await add(handler)
+    session.find(1).peers = [FakePeer(("127.0.0.2", 6881))]
+    legacy = (await call(handler, "torrent-get", {"fields": list(names.TORRENT_FIELDS_LEGACY)}))
+    assert set(legacy["arguments"]["torrents"][0]) == set(names.TORRENT_FIELDS_LEGACY)
+    snake = [names.snake(n) for n in names.TORRENT_FIELDS_LEGACY]
+    new = await call(handler, "torrent_get", {"fields": snake}, jsonrpc=True)
+    assert set(new["result"]["torrents"][0]) == set(snake)
+
+
 # ------------------------------------------------------------------------------------ torrent-add
 async def test_add_by_metainfo_then_duplicate(world):
     session, handler, _, _ = world
