@@ -12,10 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.fake_session import FakeConfig, FakeSession
 from tests.test_rpc_methods import torrent_bytes
 from torrentish.errors import TorrentishError
+from torrentish.net.http_server import HttpRequest
 from torrentish.rpc.methods import RpcHandler, RpcSettings
 from torrentish.rpc.server import RpcServer, RpcServerConfig, check_exposure, host_allowed
 from torrentish.rpc.static import resolve
@@ -183,3 +186,24 @@ async def test_torrent_add_from_a_url(tmp_path, nursery):
         missing = await client.post(base + "/transmission/rpc", headers=headers, json={
             "method": "torrent-add", "arguments": {"filename": f"http://127.0.0.1:{web_port}/nothing.torrent"}})
         assert missing.json()["result"] == "cannot fetch the torrent: HTTP status 404"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(["GET", "POST", "HEAD", "PUT", "OPTIONS"]),
+       target=st.one_of(st.sampled_from(["/transmission/rpc", "/transmission/rpc/", "/rpc", "/", "/transmission",
+                                          "/transmission/web/", "/index.html"]),
+                        st.text(alphabet="/.%2e5c0abc\\?#", max_size=30).map(lambda t: "/" + t)),
+       host=st.one_of(st.none(), st.sampled_from(["127.0.0.1", "localhost:9091", "evil.example", ""])),
+       session_id=st.one_of(st.none(), st.just("abc"), st.text(max_size=10)),
+       auth=st.one_of(st.none(), st.text(max_size=40), st.just("Basic bWU6cHc=")),
+       body=st.binary(max_size=200))
+async def test_fuzz_every_request_gets_an_answer(tmp_path, method, target, host, session_id, auth, body):
+    """Whatever the request, respond() answers with a status from the expected set, never raises,
+    and never serves a file from outside the web home."""
+    _, server = make_server(tmp_path, username="me", password="pw", max_auth_failures=10**9)
+    headers = {k: v for k, v in (("host", host), ("x-transmission-session-id", session_id),
+                                 ("authorization", auth)) if v is not None}
+    request = HttpRequest(method, target, headers, body, ("127.0.0.1", 1), {k: 1 for k in headers})
+    response = await server.respond(request)
+    assert response.status in (200, 204, 301, 401, 404, 405, 409, 421)
+    assert b"secret" not in response.body

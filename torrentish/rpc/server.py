@@ -151,7 +151,7 @@ class RpcServer:
 
     async def _rpc(self, request: HttpRequest) -> HttpResponse:
         token = request.header(SESSION_HEADER.lower())
-        if token is None or not hmac.compare_digest(token.encode("latin-1"), self.session_id.encode()):
+        if token is None or not hmac.compare_digest(token.encode("utf-8", "replace"), self.session_id.encode()):
             response = _page(409, "Conflict", f"Your request had an invalid session-id header. "
                                               f"Send {SESSION_HEADER}: {self.session_id}")
             response.headers.append((SESSION_HEADER, self.session_id))
