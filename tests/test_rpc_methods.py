@@ -368,3 +368,27 @@ async def test_session_set_changes_only_what_it_names(world):
     assert session.calls[-1] == ("update", {"up_limit": 20_000})
     got = (await call(handler, "session-get", {"fields": ["speed-limit-up", "speed-limit-up-enabled"]}))
     assert got["arguments"] == {"speed-limit-up": 20, "speed-limit-up-enabled": True}
+
+
+async def test_recently_active_follows_changes(world):
+    """Added, changed by a request, or seen in another state since the last such query."""
+    session, handler, _, _ = world
+    clock = [1_700_000_000.0]
+    handler.wall_clock = lambda: clock[0]
+    await add(handler)
+    await add(handler, name="two")
+
+    async def recent():
+        got = await call(handler, "torrent-get", {"fields": ["id"], "ids": "recently-active"})
+        return [t["id"] for t in got["arguments"]["torrents"]]
+
+    assert await recent() == [1, 2]
+    clock[0] += 120  # long after: nothing changed
+    for t in session.torrents():
+        t.added_date = t.activity_date = 0
+    assert await recent() == []
+    await call(handler, "torrent-stop", {"ids": [2]})
+    assert await recent() == [2]
+    clock[0] += 120
+    session.find(1).state = "seeding"  # the session moved it on (a check ended)
+    assert await recent() == [1]

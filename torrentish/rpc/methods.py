@@ -58,6 +58,10 @@ class RpcHandler:
         self.settings = settings
         self.wall_clock = settings.wall_clock or session.wall_time
         self._removed: deque[tuple[float, int]] = deque(maxlen=10_000)  # (when, id) for recently-active
+        # "recently-active" is Transmission's "changed since": traffic (the torrent's activity
+        # date), a request that changed it, or a state seen to change between two such queries.
+        self._touched: dict[int, float] = {}
+        self._last_state: dict[int, str] = {}
         self.speeds = session_keys.SpeedLimits.from_config(session.config)
         self._methods: dict[str, Callable[[Request], Awaitable[dict[str, Any]]]] = {
             "torrent_start": self._torrent_start,
@@ -137,10 +141,9 @@ class RpcHandler:
         selection = p.get_ids(request, limits=self.settings.limits)
         torrents = self.session.torrents()
         if selection.all:
-            return torrents
+            return self._touch(torrents) if strict else torrents
         if selection.recently_active:
-            cutoff = self.wall_clock() - RECENTLY_ACTIVE_SECONDS
-            return [t for t in torrents if max(t.activity_date or 0, t.added_date or 0) >= cutoff]
+            return self._recently_active(torrents)
         found, missing, seen = [], [], set()
         for key in selection.ids:
             torrent = self.session.find(key)
@@ -152,7 +155,24 @@ class RpcHandler:
         if missing and strict:
             shown = ", ".join(str(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise RpcError(INVALID_PARAMS, f"no torrent with id {shown}")
-        return found
+        return self._touch(found) if strict else found
+
+    def _touch(self, torrents: list[Any]) -> list[Any]:
+        now = self.wall_clock()
+        for torrent in torrents:
+            self._touched[torrent.id] = now
+        return torrents
+
+    def _recently_active(self, torrents: list[Any]) -> list[Any]:
+        now = self.wall_clock()
+        for torrent in torrents:
+            state = torrent.state
+            if self._last_state.get(torrent.id) != state:
+                self._last_state[torrent.id] = state
+                self._touched[torrent.id] = now
+        cutoff = now - RECENTLY_ACTIVE_SECONDS
+        return [t for t in torrents
+                if max(t.activity_date or 0, t.added_date or 0, self._touched.get(t.id, 0)) >= cutoff]
 
     def _recently_removed(self) -> list[int]:
         cutoff = self.wall_clock() - RECENTLY_ACTIVE_SECONDS
@@ -272,6 +292,8 @@ class RpcHandler:
         for torrent in self._select(request, strict=True):
             await self.session.remove(torrent, delete_data=bool(delete))
             self._removed.append((self.wall_clock(), torrent.id))
+            self._touched.pop(torrent.id, None)
+            self._last_state.pop(torrent.id, None)
         return {}
 
     async def _torrent_set(self, request: Request) -> dict[str, Any]:
