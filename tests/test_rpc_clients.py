@@ -114,11 +114,14 @@ def test_transmission_rpc_library_drives_the_daemon(tmp_path, port_factory, trac
         client.start_torrent(added.id)
         client.verify_torrent(added.id)
         wait_until(lambda: client.get_torrent(added.id).status == "seeding", 60, "verified and seeding")
-        stats = client.session_stats()
-        assert stats.torrent_count == 1
+        magnet = client.add_torrent(f"magnet:?xt=urn:btih:{'cd' * 20}&dn=nobody-has-it")
+        assert magnet.hash_string == "cd" * 20
+        assert client.session_stats().torrent_count == 2
+        assert [t.name for t in client.get_torrents()] == [payload.name, "nobody-has-it"]
+        client.remove_torrent(magnet.id, delete_data=True)
         client.remove_torrent(added.id, delete_data=False)
         assert client.get_torrents() == []
-        assert_identical(payload, daemon.downloads / payload.name)
+        assert_identical(payload, daemon.downloads / payload.name)  # removed without its data
 
 
 def test_transmission_web_client_in_chromium(tmp_path, port_factory):
