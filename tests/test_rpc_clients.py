@@ -131,7 +131,8 @@ def test_transmission_web_client_in_chromium(tmp_path, port_factory):
         message = f"Transmission's web client is not installed at {TRANSMISSION_WEB} (transmission-common)"
         pytest.fail(message) if in_ci() else pytest.skip(message)
     require_tool("chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
+    require_tool("playwright")
+    from playwright import sync_api as playwright
     payload = make_single_file(tmp_path / "data", size=200_000)
     torrent = tmp_path / "web.torrent"
     make_torrent(payload, torrent)

@@ -15,6 +15,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import require_tool
 from tests.support.fake_session import FakeConfig, FakeSession
 from tests.test_rpc_methods import torrent_bytes
 from torrentish.errors import TorrentishError
@@ -141,7 +142,7 @@ async def test_web_files_and_traversal(tmp_path, nursery):
 
 async def test_pypi_transmission_rpc_client(tmp_path, nursery):
     """The PyPI client speaks the old envelope: add, list, start/stop, remove against our server."""
-    transmission_rpc = pytest.importorskip("transmission_rpc")
+    transmission_rpc = require_tool("transmission_rpc")
     session, server = make_server(tmp_path)
     base = await serving(nursery, server)
     port = int(base.rsplit(":", 1)[1])
