@@ -52,3 +52,12 @@ def test_a_password_protects_the_rpc(tmp_path, port_factory, monkeypatch):
         listed = daemon.remote("--auth", "me:s3cret", "-l")
         assert "Sum:" in listed
     wait_until(lambda: not daemon.process.running(), 30, "the daemon to stop")
+
+
+def test_watch_directory_adds_dropped_torrents(tmp_path, port_factory):
+    watch = tmp_path / "watch"
+    with Daemon(tmp_path / "d", port_factory, extra=("--watch", str(watch))) as daemon:
+        wait_until(watch.is_dir, 30, "the watch directory to be made")
+        (watch / "dropped.torrent").write_bytes(torrent_bytes("dropped"))
+        daemon.wait_for(lambda ts: [t["name"] for t in ts] == ["dropped"], (), 60, "the dropped torrent")
+        wait_until((watch / "dropped.torrent.added").exists, 30, "the file marked as added")
