@@ -13,7 +13,9 @@ from typing import Any
 
 from torrentish.errors import TorrentishError
 from torrentish.session import DuplicateTorrent
-from torrentish.session.status import STATUS_CODES, FileStatus, PeerStatus, TorrentStatus, TrackerStatus
+from torrentish.session.status import (
+    STATUS_CODES, FileStatus, PeerStatus, SessionStats, TorrentStatus, TrackerStatus, TransferTotals,
+)
 
 
 @dataclass
@@ -143,26 +145,6 @@ class FakeTorrent:
         self.idle_limit = (mode, minutes)
 
 
-@dataclass
-class FakeStats:
-    download_speed: float = 0.0
-    upload_speed: float = 0.0
-    torrent_count: int = 0
-    active_torrent_count: int = 0
-    paused_torrent_count: int = 0
-    cumulative: Any = None
-    current: Any = None
-
-
-@dataclass
-class FakeTotals:
-    uploaded: int = 0
-    downloaded: int = 0
-    files_added: int = 0
-    session_count: int = 1
-    seconds_active: int = 0
-
-
 class FakeSession:
     def __init__(self, config: FakeConfig, clock=lambda: 1_700_000_000.0):
         self.config = config
@@ -253,8 +235,10 @@ class FakeSession:
                 raise TorrentishError(f"unknown setting {key}")
             setattr(self.config, key, value)
 
-    def stats(self) -> FakeStats:
+    def stats(self) -> SessionStats:
         torrents = self.torrents()
         stopped = sum(1 for t in torrents if t.state == "stopped")
-        return FakeStats(torrent_count=len(torrents), active_torrent_count=len(torrents) - stopped,
-                         paused_torrent_count=stopped, cumulative=FakeTotals(), current=FakeTotals())
+        totals = TransferTotals(uploaded=0, downloaded=0, files_added=len(torrents), session_count=1, seconds_active=0)
+        return SessionStats(download_speed=0.0, upload_speed=0.0, torrent_count=len(torrents),
+                            active_torrent_count=len(torrents) - stopped, paused_torrent_count=stopped,
+                            current=totals, cumulative=totals)
