@@ -2,42 +2,27 @@
 
 It follows the Session's API closely enough for the RPC methods to run against it without a
 network or a disk: torrents are parsed for real (.torrent bytes, a path, a magnet link), and
-their status snapshots are plain objects with the fields torrent-get reads.
+its config, status snapshots and stats are the session's own classes (SessionConfig,
+TorrentStatus, SessionStats), so the RPC reads exactly the fields the daemon will have.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from torrentish.errors import TorrentishError
-from torrentish.session import DuplicateTorrent
+from torrentish.session import DuplicateTorrent, SessionConfig
 from torrentish.session.status import (
     STATUS_CODES, FileStatus, PeerStatus, SessionStats, TorrentStatus, TrackerStatus, TransferTotals,
 )
 
 
-@dataclass
-class FakeConfig:
-    state_dir: Path
-    download_dir: Path
-    listen_port: int = 51413
-    host: str = "127.0.0.1"
-    max_active_downloads: int = 5
-    max_active_seeds: int = 10
-    up_limit: int = 0
-    down_limit: int = 0
-    alt_up: int = 0
-    alt_down: int = 0
-    alt_enabled: bool = False
-    ratio_limit: float | None = None
-    idle_limit_minutes: int | None = None
-    lsd: bool = False
-    dht: bool = False
-    pex: bool = True
-    encryption: str = "preferred"
-    allowed_roots: tuple[Path, ...] = ()
+def FakeConfig(state_dir: Path, download_dir: Path, **settings) -> SessionConfig:
+    """The session's own config, with nothing that would reach a network."""
+    return SessionConfig(state_dir=state_dir, download_dir=download_dir, host="127.0.0.1", lsd=False, dht=False,
+                         **settings)
 
 
 def FakeFile(name: str, length: int, completed: int = 0, wanted: bool = True, priority: int = 0) -> FileStatus:
