@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rpc import Rpc  # noqa: E402  (the old-envelope RPC call with its 409 handshake)
 from bench_transfer import (  # noqa: E402
-    PYTHON, ROOT, Measured, Setup, check_copy, make_file, make_torrent, quiet_discovery_flags, start_leech, start_seed,
+    PYTHON, Measured, Setup, check_copy, make_file, make_torrent, quiet_discovery_flags, start_leech, start_seed,
 )
 
 from tests.support import free_port, is_listening  # noqa: E402
@@ -107,7 +107,6 @@ def main() -> None:
         median = statistics.median(values)
         label = "torrentish get" if kind == "get" else "torrentish daemon (RPC torrent-add)"
         print(f"| {label} | {median:.2f} | {size / median / 1e6:.0f} | {', '.join(f'{v:.2f}' for v in values)} |")
-    os.chdir(ROOT)
 
 
 if __name__ == "__main__":
