@@ -15,7 +15,11 @@ command -v opentracker >/dev/null || need+=(opentracker)
 command -v tc >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v miniupnpd >/dev/null || need+=(miniupnpd-nftables)
+# Transmission's remote, its web client and daemon (RPC interop and benchmark), Chromium for the web client.
+command -v transmission-remote >/dev/null || need+=(transmission-cli)
+[ -d /usr/share/transmission/web ] || need+=(transmission-common)
 command -v transmission-daemon >/dev/null || need+=(transmission-daemon)
+command -v chromium >/dev/null || need+=(chromium)
 command -v qbittorrent-nox >/dev/null || need+=(qbittorrent-nox)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

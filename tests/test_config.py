@@ -50,6 +50,7 @@ def test_file_values_then_environment_overrides(tmp_path):
         "get": {"port": 6881, "max_up": "2MiB/s", "out": str(Path("~/Downloads").expanduser()),
                 "max_down": "1048576", "seed": True},
         "seed": {"port": 6881, "max_up": "2MiB/s"},
+        "daemon": {"port": 6881, "download_dir": str(Path("~/Downloads").expanduser())},
     }
     env = {"TORRENTISH_PORT": "7000", "TORRENTISH_MAX_UP": "500KB/s", "TORRENTISH_KEEP_SEEDING": "no",
            "TORRENTISH_MAX_DOWN": ""}  # empty: not set

@@ -89,14 +89,15 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("port", "TORRENTISH_PORT", _port, {"get": "port", "seed": "port"}, "port to listen on (0 = any free port)"),
-    Key("download_dir", "TORRENTISH_DOWNLOAD_DIR", _directory, {"get": "out"}, "where `get` puts downloads"),
+    Key("port", "TORRENTISH_PORT", _port, {"get": "port", "seed": "port", "daemon": "port"}, "port to listen on (0 = any free port)"),
+    Key("download_dir", "TORRENTISH_DOWNLOAD_DIR", _directory, {"get": "out", "daemon": "download_dir"},
+        "where `get` and the daemon put downloads"),
     Key("max_up", "TORRENTISH_MAX_UP", _rate, {"get": "max_up", "seed": "max_up"}, "upload limit, e.g. 2MiB/s"),
     Key("max_down", "TORRENTISH_MAX_DOWN", _rate, {"get": "max_down"}, "download limit, e.g. 10MiB/s"),
     Key("keep_seeding", "TORRENTISH_KEEP_SEEDING", _flag, {"get": "seed"}, "`get` keeps seeding when done"),
-    Key("lsd", "TORRENTISH_LSD", _flag, {"get": "lsd", "seed": "lsd", "share": "lsd"},
+    Key("lsd", "TORRENTISH_LSD", _flag, {"get": "lsd", "seed": "lsd", "share": "lsd", "daemon": "lsd"},
         "find peers on the LAN (Local Service Discovery)"),
-    Key("dht", "TORRENTISH_DHT", _flag, {"get": "dht", "seed": "dht", "info": "dht"},
+    Key("dht", "TORRENTISH_DHT", _flag, {"get": "dht", "seed": "dht", "info": "dht", "daemon": "dht"},
         "use the DHT (for `get`: default on for magnet links only)"),
     Key("port_mapping", "TORRENTISH_PORT_MAPPING", _flag,
         {"get": "port_mapping", "seed": "port_mapping", "share": "port_mapping"},

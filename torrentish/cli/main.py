@@ -29,6 +29,7 @@ from torrentish.cli import transfer  # noqa: E402,F401
 from torrentish.cli import config  # noqa: E402,F401
 from torrentish.cli import share  # noqa: E402,F401  (share, tracker)
 from torrentish.cli import swarm  # noqa: E402,F401  (swarm run, swarm compare)
+from torrentish.cli import daemon  # noqa: E402,F401
 
 
 def _reflow(doc: str, rich: bool = True) -> str:

@@ -152,7 +152,7 @@ def torrent_status(t: ManagedTorrent, now: float, wall: float, *, files: bool = 
         peers_getting_from_us=sum(1 for p in engine.peers.values() if p.up.rate(now) > 0) if engine else 0,
         piece_count=info.num_pieces if info is not None else 0,
         piece_size=info.piece_length if info is not None else 0,
-        download_dir=str(t.download_dir), magnet_link=t.magnet_link,
+        download_dir=t.options.download_dir, magnet_link=t.magnet_link,  # already text: no Path made
         added_date=o.added_date, done_date=o.done_date, activity_date=o.activity_date, start_date=t.start_date,
         is_finished=o.finished, is_private=bool(info is not None and info.private),
         queue_position=o.queue_position, labels=o.labels, sequential=o.sequential,

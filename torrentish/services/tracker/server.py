@@ -3,7 +3,7 @@
     server = TrackerServer(TrackerConfig(interval=120))
     http_port, udp_port = await nursery.start(server.serve, None, 6969)
 
-HTTP is parsed by h11 (a sans-I/O HTTP/1.1 library); this module only moves bytes and routes
+HTTP is served by net/http_server.py (h11 on trio, bounded); this module only routes
 `/announce`, `/scrape` and the documents added with `add_file` (the .torrent of a share).
 
 Floods cannot make it grow without bound: swarm memory is capped (`swarms.Swarms`), at most
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import h11
 import trio
 
+from torrentish.net.http_server import HttpLimits, HttpRequest, HttpResponse, HttpServer
 from torrentish.services.tracker import http_protocol as hp
 from torrentish.services.tracker import udp_protocol as up
 from torrentish.services.tracker.protocol import AnnounceRequest, TrackerError, TrackerFailure
@@ -34,7 +34,7 @@ from torrentish.net.receive_errors import datagrams
 
 __all__ = ["TrackerConfig", "TrackerServer"]
 
-_SERVER_NAME = b"torrentish-tracker"
+_SERVER_NAME = "torrentish-tracker"
 
 
 @dataclass
@@ -69,9 +69,25 @@ class TrackerServer:
         self.swarms = Swarms(self.config.limits, self.rng, self.config.allowed)
         self.files: dict[str, tuple[bytes, bytes]] = {}  # path -> (content type, body)
         self.on_announce = on_announce  # told about every accepted announce (request, client ip)
-        self.connections = 0  # HTTP connections being served
-        self.refused_connections = 0
+        self.http = HttpServer(self._http_request, HttpLimits(
+            max_connections=self.config.max_connections,
+            max_header_bytes=self.config.max_request_bytes,
+            max_body=self.config.max_request_bytes,
+            request_timeout=self.config.connection_deadline,
+            idle_timeout=self.config.connection_deadline,
+            max_requests_per_connection=self.config.max_requests_per_connection,
+            connection_deadline=self.config.connection_deadline,
+        ), server_name=_SERVER_NAME)
         self._secret = self.rng.randbytes(16)
+
+    @property
+    def connections(self) -> int:
+        """HTTP connections being served."""
+        return self.http.connections
+
+    @property
+    def refused_connections(self) -> int:
+        return self.http.refused_connections
 
     def add_file(self, path: str, body: bytes, content_type: bytes = b"application/x-bittorrent") -> None:
         """Serve `body` at `path` over HTTP (e.g. the .torrent a share hands out)."""
@@ -187,7 +203,7 @@ class TrackerServer:
         udp_port = sockets[0].getsockname()[1] if sockets else 0
         async with trio.open_nursery() as nursery:
             if listeners:
-                nursery.start_soon(trio.serve_listeners, self._http_connection, listeners)
+                nursery.start_soon(trio.serve_listeners, self.http.connection, listeners)
             for sock in sockets:
                 nursery.start_soon(self._udp_loop, sock)
             nursery.start_soon(self._expire_loop)
@@ -198,79 +214,14 @@ class TrackerServer:
             await trio.sleep(self.config.expire_every)
             self.swarms.expire(trio.current_time())
 
-    async def _http_connection(self, stream: trio.SocketStream) -> None:
-        if self.connections >= self.config.max_connections:
-            self.refused_connections += 1
-            await trio.aclose_forcefully(stream)
-            return
-        self.connections += 1
-        try:
-            client_host = stream.socket.getpeername()[0]
-            with trio.move_on_after(self.config.connection_deadline):
-                await self._http_requests(stream, client_host)
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        finally:
-            self.connections -= 1
-            await trio.aclose_forcefully(stream)
-
-    async def _http_requests(self, stream: trio.SocketStream, client_host: str) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.config.max_request_bytes)
-        for _ in range(self.config.max_requests_per_connection):
-            try:
-                request = await self._next_request(conn, stream)
-            except h11.RemoteProtocolError as exc:
-                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    await self._send(conn, stream, exc.error_status_hint, b"text/plain", b"bad request\n")
-                return
-            if request is None:
-                return
-            if request.method not in (b"GET", b"HEAD"):
-                status, content_type, body = 405, b"text/plain", b"only GET\n"
-            else:
-                target = request.target
-                if not target.startswith(b"/"):  # absolute-form target
-                    target = (
-                        urlsplit(target.decode("latin-1"))._replace(scheme="", netloc="").geturl().encode("latin-1")
-                    )
-                status, content_type, body = self.http_reply(target, client_host, trio.current_time())
-            await self._send(conn, stream, status, content_type, body if request.method == b"GET" else b"")
-            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                return
-            try:
-                conn.start_next_cycle()
-            except h11.LocalProtocolError:
-                return
-
-    async def _next_request(self, conn: h11.Connection, stream: trio.SocketStream) -> h11.Request | None:
-        """The next request, its (ignored, bounded) body read; None when the client is done."""
-        request = None
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(16384)
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                if len(event.data) > self.config.max_request_bytes:
-                    raise h11.RemoteProtocolError("request body too large", error_status_hint=413)
-            elif isinstance(event, h11.EndOfMessage):
-                return request
-            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                return None
-
-    async def _send(self, conn: h11.Connection, stream, status: int, content_type: bytes, body: bytes) -> None:
-        headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
-            (b"server", _SERVER_NAME),
-        ]
-        data = conn.send(h11.Response(status_code=status, headers=headers))
-        data += conn.send(h11.Data(data=body)) if body else b""
-        data += conn.send(h11.EndOfMessage())
-        await stream.send_all(data)
+    async def _http_request(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(405, b"only GET\n")
+        target = request.target
+        if not target.startswith("/"):  # absolute-form target
+            target = urlsplit(target)._replace(scheme="", netloc="").geturl()
+        status, content_type, body = self.http_reply(target.encode("latin-1"), request.client[0], trio.current_time())
+        return HttpResponse(status, body, content_type=content_type.decode("latin-1"))
 
     async def _udp_loop(self, sock) -> None:
         with sock:
