@@ -145,7 +145,7 @@ async def test_wanted_files_only(tmp_path):
         start = geometry.file_offsets[1]
         assert await storage.read(start, sizes[1]) == sample.data[start : start + sizes[1]]
         # It stays connected to the seed but is no longer interested.
-        assert torrent.peers and all(not p.am_interested for p in torrent.peers.values())
+        assert torrent.peers and all(not p.state.am_interested for p in torrent.peers.values())
 
 
 async def test_transfer_get_only(tmp_path):
@@ -292,7 +292,7 @@ async def test_one_upload_slot_unchokes_one_peer_per_round(sample, clock):
             # Rounds go by; the slot rotates but is never held by both at once.
             for _ in range(12):
                 await trio.sleep(interval / 4)
-                unchoked = [p for p in torrent.peers.values() if not p.am_choking]
+                unchoked = [p for p in torrent.peers.values() if not p.state.am_choking]
                 assert len(unchoked) <= 1
             assert two.of(msg.Unchoke), "the second peer never got the slot"
             assert one.of(msg.Choke) or two.of(msg.Choke)
@@ -315,7 +315,7 @@ async def test_a_peer_interested_again_while_unchoked_does_not_take_an_extra_slo
             await one.send(msg.Interested())  # still unchoked: one slot, two downloaders
             await trio.sleep(1)
             assert one.of(msg.Choke) or two.of(msg.Choke)
-            busy = [p for p in torrent.peers.values() if not p.am_choking and p.peer_interested]
+            busy = [p for p in torrent.peers.values() if not p.state.am_choking and p.state.peer_interested]
             assert len(busy) == 1
 
 

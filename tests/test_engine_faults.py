@@ -90,9 +90,9 @@ def assert_bounded(torrent: Torrent) -> None:
     assembling = sum(len(b.data) for b in torrent.assembly.values())
     assert assembling <= settings.assembly_budget
     for peer in torrent.peers.values():
-        assert len(peer.upload_queue) <= settings.max_queued_requests
+        assert len(peer.state.requested) <= settings.max_queued_requests
         assert peer.codec.buffered <= 2 * BLOCK + 64
-        assert len(peer.outstanding) <= settings.max_pipeline
+        assert torrent.picker.outstanding(peer) <= settings.max_pipeline
 
 
 @asynccontextmanager
@@ -434,16 +434,18 @@ async def test_snubbing_peer_loses_its_requests_to_the_seed(sample, clock):
             s.torrent.add_peers([(LOCALHOST, s.seed.port)])
             stalled = next(p for p in s.torrent.peers.values() if p.address[1] == staller.port)
             start = trio.current_time()
-            while not stalled.snubbed:
+            while not stalled.pipeline.snubbed:
                 await trio.sleep(0.5)
             assert trio.current_time() - start < settings.snub_timeout + 5
             assert not s.torrent.picker.endgame
             # Its blocks are being fetched from the seed, and it holds at most a token request.
             seed_peer = next(p for p in s.torrent.peers.values() if p.address[1] == s.seed.port)
-            assert len(stalled.outstanding) <= 1
+            picker = s.torrent.picker
+            assert picker.outstanding(stalled) <= 1
             await trio.sleep(1.0)
-            assert len(stalled.outstanding) <= 1
-            assert asked - set(stalled.outstanding), "the stalled blocks were never reassigned"
-            assert seed_peer.outstanding
+            assert picker.outstanding(stalled) <= 1
+            still = {(b.index, b.begin) for b in picker.requests(stalled)}
+            assert asked - still, "the stalled blocks were never reassigned"
+            assert picker.outstanding(seed_peer)
             await s.finish(timeout=600)
             assert disconnect_reason(s.log, staller.port) is None  # snubbed, not dropped
