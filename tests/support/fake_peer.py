@@ -137,20 +137,24 @@ class FakePeer:
 
     def __init__(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         sample: SampleTorrent,
         *,
         peer_id: bytes | None = None,
         reserved: bytes = FAST_EXTENSIONS,
         responder: Responder | None = None,
+        local_port: int | None = None,
+        host: str = LOCALHOST,
     ):
         self.stream = stream
         self.sample = sample
         self.peer_id = peer_id or b"-FP0001-" + random.Random().randbytes(12)
         self.reserved = reserved
         self.responder = responder
-        # Our end's port: what the engine sees as this peer's address when we dialed it.
-        self.local_port: int = stream.socket.getsockname()[1]
+        # Our end's port: what the engine sees as this peer's address when we dialed it (a
+        # simulated stream has no socket: tests/support/sim_peers.py passes it).
+        self.local_port: int = local_port if local_port is not None else stream.socket.getsockname()[1]
+        self.host = host
         self.codec = PeerCodec(reserved)
         info = sample.info
         self.codec.set_geometry(info.num_pieces, info.piece_length, info.total_length)
@@ -287,7 +291,13 @@ async def open_fake_peer(port: int, sample: SampleTorrent, *, handshake: bool = 
                          **kwargs) -> AsyncIterator[FakePeer]:
     """Dial a torrentish client on 127.0.0.1:`port`; with `handshake`, send ours and await theirs."""
     stream = await trio.open_tcp_stream(LOCALHOST, port)
-    peer = FakePeer(stream, sample, **kwargs)
+    async with running(FakePeer(stream, sample, **kwargs), handshake=handshake) as peer:
+        yield peer
+
+
+@asynccontextmanager
+async def running(peer: FakePeer, *, handshake: bool) -> AsyncIterator[FakePeer]:
+    """Run the peer's reader while the block lasts; with `handshake`, exchange handshakes first."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(peer.run)
         if handshake:
@@ -318,8 +328,9 @@ class FakeListener:
         self.peers: list[FakePeer] = []
         self.accepted = trio.Event()  # set on every accept, then replaced
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
-        peer = FakePeer(stream, self.sample, **self.peer_kwargs)
+    async def _handle(self, stream: trio.abc.Stream, address: object = None) -> None:
+        # (`address`: where a simulated network says the engine dialed from; unused.)
+        peer = FakePeer(stream, self.sample, local_port=self.port, **self.peer_kwargs)
         self.peers.append(peer)
         self.accepted.set()
         self.accepted = trio.Event()
