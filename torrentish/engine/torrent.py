@@ -80,7 +80,6 @@ class Torrent:
         self.peers: dict[bytes, PeerConnection] = {}
         self.assembly: dict[int, PieceBuffer] = {}
         self._spare_buffers = SpareBuffers(self.geometry.piece_length, settings.assembly_budget)
-        self.verifying: set[int] = set()
         self.strikes: dict[object, int] = {}
         self.banned: set[object] = set()
 
@@ -447,7 +446,6 @@ class Torrent:
             return
         if buffer.whole:
             del self.assembly[index]
-            self.verifying.add(index)
             assert self._nursery is not None
             self._nursery.start_soon(verify_piece, self, buffer)
 

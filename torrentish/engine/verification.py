@@ -31,7 +31,6 @@ async def verify_piece(torrent: Torrent, buffer: PieceBuffer) -> None:
             ok = digest == expected
             if ok:
                 await torrent.storage.write(offset, buffer.data)
-    torrent.verifying.discard(index)
     if ok:
         _piece_verified(torrent, index, buffer.contributors)
     else:
