@@ -10,7 +10,9 @@ The protocol state of the link (who chokes whom, who wants what, what the peer h
 of us) is a pure `PeerState` (torrentish.core.peer_state) that this object drives: the torrent's
 handlers feed it what the peer sent, and every message we send goes through one of the `send_*`
 methods below, which asks the state first, so a message that would break the protocol is refused
-(LocalProtocolError) instead of sent. Our outstanding requests are the picker's alone.
+(LocalProtocolError) instead of sent. That error is a bug of ours, and like any other it is not
+caught here: it must fail loudly, not pass for a peer's fault. Our outstanding requests are the
+picker's alone.
 
 Why the connection ended is recorded in `close_reason`; errors from the peer never propagate past
 this object.
