@@ -1,9 +1,11 @@
 """The engine's promises, in process, over real sockets on 127.0.0.1.
 
 Swarms of torrentish clients (and FakePeers where a test must see the exact messages) trade small
-torrents held in MemoryStorage. Tests about timing (choking rounds, retries) run on trio's
-MockClock with autojump; the rate-limit tests use the real clock, for a few seconds, because what
-they measure is throughput.
+torrents held in MemoryStorage. Tests about timing (retries) run on trio's MockClock with
+autojump; the choking rounds run on the simulated network in virtual time
+(tests/support/sim_peers.py), where nothing happens outside trio and the clock cannot outrun the
+bytes; the rate-limit tests use the real clock, for a few seconds, because what they measure is
+throughput.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tests.support.fake_peer import (
     seeder,
     storage_bytes,
 )
+from tests.support.sim_peers import seed_storage, sim_lab, virtual_clock
 from torrentish.core.bitfield import Bitfield
 from torrentish import events as ev
 from torrentish.engine.client import Client, open_client
@@ -47,6 +50,12 @@ def sample(tmp_path) -> SampleTorrent:
 @pytest.fixture
 def clock() -> MockClock:
     return mock_clock()
+
+
+@pytest.fixture
+def virtual() -> MockClock:
+    """Virtual time for tests on the simulated network (tests/support/sim_peers.py)."""
+    return virtual_clock()
 
 
 @asynccontextmanager
@@ -145,7 +154,7 @@ async def test_wanted_files_only(tmp_path):
         start = geometry.file_offsets[1]
         assert await storage.read(start, sizes[1]) == sample.data[start : start + sizes[1]]
         # It stays connected to the seed but is no longer interested.
-        assert torrent.peers and all(not p.am_interested for p in torrent.peers.values())
+        assert torrent.peers and all(not p.state.am_interested for p in torrent.peers.values())
 
 
 async def test_transfer_get_only(tmp_path):
@@ -278,45 +287,59 @@ async def test_two_clients_dialing_each_other_settle_on_one_connection(sample, c
 # ----------------------------------------------------------------------------------- choking
 
 
-async def test_one_upload_slot_unchokes_one_peer_per_round(sample, clock):
+async def test_one_upload_slot_unchokes_one_peer_per_round(sample, virtual):
     interval = 10.0
     settings = Settings(upload_slots=1, rechoke_interval=interval, optimistic_every=1)
-    async with clients(1, settings=settings) as (seed,):
-        torrent = await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
-        async with open_fake_peer(seed.port, sample) as one, open_fake_peer(seed.port, sample) as two:
+    async with sim_lab() as lab, lab.client("10.0.0.1", settings=settings) as seed:
+        torrent = await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
+        async with lab.fake_peer(seed, sample) as one, lab.fake_peer(seed, sample) as two:
             await one.send(msg.Interested())
+            await one.wait_for(msg.Unchoke)  # the free slot, at once
             await two.send(msg.Interested())
-            await one.wait_for(msg.Unchoke)
-            await trio.sleep(interval / 2)
-            assert not two.of(msg.Unchoke), "a second peer was unchoked with one slot"
+            started = trio.current_time()
             # Rounds go by; the slot rotates but is never held by both at once.
-            for _ in range(12):
-                await trio.sleep(interval / 4)
-                unchoked = [p for p in torrent.peers.values() if not p.am_choking]
+            while trio.current_time() - started < 4 * interval:
+                unchoked = [p for p in torrent.peers.values() if not p.state.am_choking]
                 assert len(unchoked) <= 1
-            assert two.of(msg.Unchoke), "the second peer never got the slot"
-            assert one.of(msg.Choke) or two.of(msg.Choke)
+                if trio.current_time() - started < interval / 2:
+                    assert not two.of(msg.Unchoke), "a second peer was unchoked with one slot"
+                await trio.sleep(interval / 4)
+            assert two.of(msg.Unchoke), "the second peer never got the slot"  # the control
+            assert one.of(msg.Choke)
+            first_choke = one.received.index(one.of(msg.Choke)[0])
+            assert one.received.index(one.of(msg.Unchoke)[0]) < first_choke
 
 
-async def test_a_peer_interested_again_while_unchoked_does_not_take_an_extra_slot(sample, clock):
+async def test_a_peer_interested_again_while_unchoked_does_not_take_an_extra_slot(sample, virtual):
     """BEP 3: when an unchoked peer becomes interested and that makes more downloaders than
     slots, the worst one is choked (here both have taken nothing, so either may be)."""
     settings = Settings(upload_slots=1, rechoke_interval=1000.0, optimistic_every=1)
-    async with clients(1, settings=settings) as (seed,):
-        torrent = await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
-        async with open_fake_peer(seed.port, sample) as one, open_fake_peer(seed.port, sample) as two:
+    async with sim_lab() as lab, lab.client("10.0.0.1", settings=settings) as seed:
+        torrent = await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
+        async with lab.fake_peer(seed, sample) as one, lab.fake_peer(seed, sample) as two:
             await one.send(msg.Interested())
             await one.wait_for(msg.Unchoke)
             await two.send(msg.Interested())
-            await trio.sleep(1)
+            await until(lambda: peer_at(torrent, two).state.peer_interested)
             assert not two.of(msg.Unchoke)
             await one.send(msg.NotInterested())  # the slot goes to the peer waiting for it
             await two.wait_for(msg.Unchoke)
             await one.send(msg.Interested())  # still unchoked: one slot, two downloaders
-            await trio.sleep(1)
-            assert one.of(msg.Choke) or two.of(msg.Choke)
-            busy = [p for p in torrent.peers.values() if not p.am_choking and p.peer_interested]
+            await until(lambda: one.of(msg.Choke) or two.of(msg.Choke))
+            busy = [p for p in torrent.peers.values() if not p.state.am_choking and p.state.peer_interested]
             assert len(busy) == 1
+
+
+def peer_at(torrent: Torrent, fake: FakePeer):
+    """The engine's connection to `fake` (on the simulated network: the host tells them apart)."""
+    return next(p for p in torrent.peers.values() if p.address[0] == fake.host)
+
+
+async def until(condition: Callable[[], object], step: float = 0.01, timeout: float = 60) -> None:
+    """Wait (in virtual time) until `condition()` holds; fail after `timeout`."""
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(step)
 
 
 # ----------------------------------------------------------------------- have / interested

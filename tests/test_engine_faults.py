@@ -6,7 +6,8 @@ peer is dropped with a reason (PeerDisconnected; PeerBanned for bad data), the e
 stay within their limits, and no other connection is disturbed.
 
 The honest seed is upload-limited so that the transfer lasts long enough (a few tenths of a
-second) for the bad peer to take part. Tests that need timeouts run on trio's MockClock.
+second) for the bad peer to take part. Tests that need timeouts run on trio's MockClock; the
+snubbing test runs on the simulated network in virtual time (tests/support/sim_peers.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tests.support.fake_peer import (
     seeder,
     storage_bytes,
 )
+from tests.support.sim_peers import empty_storage, seed_storage, sim_lab, virtual_clock
 from torrentish import events as ev
 from torrentish.engine.client import Client, open_client
 from torrentish.engine.settings import Settings
@@ -54,6 +56,12 @@ def sample(tmp_path) -> SampleTorrent:
 @pytest.fixture
 def clock() -> MockClock:
     return mock_clock()
+
+
+@pytest.fixture
+def virtual() -> MockClock:
+    """Virtual time for tests on the simulated network (tests/support/sim_peers.py)."""
+    return virtual_clock()
 
 
 @dataclass
@@ -90,9 +98,9 @@ def assert_bounded(torrent: Torrent) -> None:
     assembling = sum(len(b.data) for b in torrent.assembly.values())
     assert assembling <= settings.assembly_budget
     for peer in torrent.peers.values():
-        assert len(peer.upload_queue) <= settings.max_queued_requests
+        assert len(peer.state.requested) <= settings.max_queued_requests
         assert peer.codec.buffered <= 2 * BLOCK + 64
-        assert len(peer.outstanding) <= settings.max_pipeline
+        assert torrent.picker.outstanding(peer) <= settings.max_pipeline
 
 
 @asynccontextmanager
@@ -417,33 +425,49 @@ async def test_peer_that_vanishes_mid_block(sample):
             assert not s.log.of(ev.PieceFailed)
 
 
-async def test_snubbing_peer_loses_its_requests_to_the_seed(sample, clock):
+async def test_snubbing_peer_loses_its_requests_to_the_seed(sample, virtual):
     """It unchokes and never sends a block: after snub_timeout its requests go elsewhere.
 
-    The seed is slow (the download takes ~60 s of mock time), so the staller's blocks are freed by
-    the snub, well before the endgame would hand them out twice anyway.
+    On the simulated network, in virtual time. The seed is slow (16 KiB/s: the download takes
+    about 64 s), so the staller's blocks are freed by the snub, well before the endgame would hand
+    them out twice anyway.
     """
     settings = Settings(snub_timeout=20.0)
-    async with open_fake_listener(sample, responder=seeder(sample, answer=False)) as staller:
-        # The seed joins second, so the staller is certainly asked for blocks first.
-        async with swarm(sample, settings, extra_peers=[(LOCALHOST, staller.port)],
-                         seed_rate=16 * 1024, dial_seed=False) as s:
+    async with (
+        sim_lab() as lab,
+        lab.client("10.0.0.1", up=16 * 1024) as seed,
+        lab.client("10.0.0.2", settings=settings) as client,
+        trio.open_nursery() as nursery,
+    ):
+        await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
+        log = EventLog(client)
+        nursery.start_soon(log.collect)
+        async with lab.fake_listener(sample, responder=seeder(sample, answer=False)) as staller:
+            # The seed joins second, so the staller is certainly asked for blocks first.
+            storage = empty_storage(sample)
+            torrent = await client.add_torrent(sample.info, storage, peers=[(staller.host, staller.port)])
             peer = await staller.wait_peer()
-            await peer.wait_for(msg.Request, timeout=30)
+            await peer.wait_for(msg.Request)
             asked = {(r.index, r.begin) for r in peer.of(msg.Request)}
-            s.torrent.add_peers([(LOCALHOST, s.seed.port)])
-            stalled = next(p for p in s.torrent.peers.values() if p.address[1] == staller.port)
-            start = trio.current_time()
-            while not stalled.snubbed:
-                await trio.sleep(0.5)
-            assert trio.current_time() - start < settings.snub_timeout + 5
-            assert not s.torrent.picker.endgame
+            asked_at = trio.current_time()
+            torrent.add_peers([("10.0.0.1", seed.port)])
+            stalled = next(p for p in torrent.peers.values() if p.address[0] == staller.host)
+            while not stalled.pipeline.snubbed:
+                await trio.sleep(0.1)
+            # Snubbed by the first check (once a second) after snub_timeout without a block.
+            assert settings.snub_timeout < trio.current_time() - asked_at <= settings.snub_timeout + 1.1
+            assert not torrent.picker.endgame
             # Its blocks are being fetched from the seed, and it holds at most a token request.
-            seed_peer = next(p for p in s.torrent.peers.values() if p.address[1] == s.seed.port)
-            assert len(stalled.outstanding) <= 1
+            seed_peer = next(p for p in torrent.peers.values() if p.address[0] == "10.0.0.1")
+            picker = torrent.picker
+            assert picker.outstanding(stalled) <= 1
             await trio.sleep(1.0)
-            assert len(stalled.outstanding) <= 1
-            assert asked - set(stalled.outstanding), "the stalled blocks were never reassigned"
-            assert seed_peer.outstanding
-            await s.finish(timeout=600)
-            assert disconnect_reason(s.log, staller.port) is None  # snubbed, not dropped
+            assert picker.outstanding(stalled) <= 1
+            still = {(b.index, b.begin) for b in picker.requests(stalled)}
+            assert asked - still, "the stalled blocks were never reassigned"
+            assert picker.outstanding(seed_peer)
+            with trio.fail_after(600):
+                await torrent.completed.wait()
+            assert await storage_bytes(storage, sample.info) == sample.data
+            assert disconnect_reason(log, staller.port) is None  # snubbed, not dropped
+        nursery.cancel_scope.cancel()

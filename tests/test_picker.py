@@ -268,22 +268,27 @@ def test_failed_piece_is_requested_again_even_from_the_same_peer():
     picker = make("1", blocks=2)
     got = picker.pick("a", Bitfield.full(1), 2)
     for block in got:
-        assert picker.wants_block(block)
+        assert not picker.piece_downloaded(0)
         picker.block_received("a", block)
-    assert picker.piece_downloaded(0) and not picker.wants_block(got[0])
+    assert picker.piece_downloaded(0)
     picker.piece_failed(0)
     assert picker.pick("a", Bitfield.full(1), 2) == got
 
 
 def test_unknown_or_unsolicited_blocks_are_ignored():
+    """Only a block the peer was asked for counts: a pushed block could poison a piece."""
     picker = make("11", blocks=2)
-    picker.pick("a", bits(2, [0]), 1)
+    first = picker.pick("a", bits(2, [0]), 1)
     for block in [Block(1, 0, BLOCK_SIZE), Block(0, 5, 10), Block(0, -BLOCK_SIZE, BLOCK_SIZE),
-                  Block(7, 0, 1), Block(0, BLOCK_SIZE, 3)]:
-        assert picker.block_received("x", block) == []
-        assert not picker.wants_block(block)
-    assert picker.block_received("x", blk(0, 1)) == []  # FREE block of an open piece: kept
-    assert picker.pick("a", bits(2, [0]), 5) == [] and picker.requests("a") == [blk(0, 0)]
+                  Block(7, 0, 1), Block(0, BLOCK_SIZE, 3), blk(0, 1)]:
+        assert picker.block_arrived("x", *block) is None
+        assert picker.block_arrived("a", *block) is None  # a's request is another block
+    assert picker.block_arrived("a", 0, 0, BLOCK_SIZE - 1) is None  # the wrong length
+    assert picker.requests("a") == first and not picker.piece_downloaded(0)
+    assert picker.pick("b", bits(2, [0]), 5) == [blk(0, 1)]  # the pushed block is still free
+    assert picker.block_arrived("a", *first[0]) == ()
+    assert picker.block_arrived("a", *first[0]) is None  # twice: no longer requested
+    assert picker.outstanding("a") == 0 and picker.outstanding("b") == 1
 
 
 # ------------------------------------------------------------------------------- endgame

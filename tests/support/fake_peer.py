@@ -138,13 +138,15 @@ class FakePeer:
 
     def __init__(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         sample: SampleTorrent,
         *,
         peer_id: bytes | None = None,
         reserved: bytes = FAST_EXTENSIONS,
         responder: Responder | None = None,
         initial: bytes = b"",
+        local_port: int | None = None,
+        host: str = LOCALHOST,
     ):
         self.stream = stream
         self._initial = initial  # bytes the listener read before this peer took over
@@ -152,8 +154,10 @@ class FakePeer:
         self.peer_id = peer_id or b"-FP0001-" + random.Random().randbytes(12)
         self.reserved = reserved
         self.responder = responder
-        # Our end's port: what the engine sees as this peer's address when we dialed it.
-        self.local_port: int = stream.socket.getsockname()[1]
+        # Our end's port: what the engine sees as this peer's address when we dialed it (a
+        # simulated stream has no socket: tests/support/sim_peers.py passes it).
+        self.local_port: int = local_port if local_port is not None else stream.socket.getsockname()[1]
+        self.host = host
         self.codec = PeerCodec(reserved)
         info = sample.info
         self.codec.set_geometry(info.num_pieces, info.piece_length, info.total_length)
@@ -290,7 +294,13 @@ async def open_fake_peer(port: int, sample: SampleTorrent, *, handshake: bool = 
                          **kwargs) -> AsyncIterator[FakePeer]:
     """Dial a torrentish client on 127.0.0.1:`port`; with `handshake`, send ours and await theirs."""
     stream = await trio.open_tcp_stream(LOCALHOST, port)
-    peer = FakePeer(stream, sample, **kwargs)
+    async with running(FakePeer(stream, sample, **kwargs), handshake=handshake) as peer:
+        yield peer
+
+
+@asynccontextmanager
+async def running(peer: FakePeer, *, handshake: bool) -> AsyncIterator[FakePeer]:
+    """Run the peer's reader while the block lasts; with `handshake`, exchange handshakes first."""
     async with trio.open_nursery() as nursery:
         nursery.start_soon(peer.run)
         if handshake:
@@ -324,7 +334,8 @@ class FakeListener:
         self.refused_encrypted = 0
         self.accepted = trio.Event()  # set on every accept, then replaced
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle(self, stream: trio.abc.Stream, address: object = None) -> None:
+        # (`address`: where a simulated network says the engine dialed from; unused.)
         first = b""
         while (plaintext := looks_plaintext(first)) is None:
             data = await stream.receive_some(1 << 16)
@@ -335,7 +346,7 @@ class FakeListener:
             self.refused_encrypted += int(plaintext is False)
             await trio.aclose_forcefully(stream)
             return
-        peer = FakePeer(stream, self.sample, initial=first, **self.peer_kwargs)
+        peer = FakePeer(stream, self.sample, initial=first, local_port=self.port, **self.peer_kwargs)
         self.peers.append(peer)
         self.accepted.set()
         self.accepted = trio.Event()

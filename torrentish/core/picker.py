@@ -29,7 +29,9 @@ An open piece keeps one state byte per block (FREE / REQUESTED / RECEIVED) and, 
 the list of peers that asked for it (more than one only in endgame). Open wanted pieces with FREE
 blocks are kept in self._open_free sorted by the order they were opened, so the oldest partial piece
 is finished first. Each peer's outstanding requests are in self._requests[peer], an
-insertion-ordered dict used as an ordered set.
+insertion-ordered dict used as an ordered set. The picker is the only record of our outstanding
+requests: the engine asks it (``outstanding``, ``requests``) rather than keeping its own copy, and
+a request whose piece closes (failed, or started over) is forgotten here and so everywhere.
 """
 
 from __future__ import annotations
@@ -146,12 +148,6 @@ class PiecePicker:
         have, priority = self._have, self._priority
         return any(not have[i] and priority[i] > 0 for i in peer_bits)
 
-    def wants_block(self, block: Block) -> bool:
-        """The block belongs to an open piece and has not been received yet (worth storing)."""
-        part = self._open.get(block.index)
-        number = self._block_number(part, block)
-        return number is not None and part.state[number] != RECEIVED  # type: ignore[union-attr]
-
     def piece_downloaded(self, index: int) -> bool:
         """Every block of the open piece ``index`` was received: it awaits verification."""
         part = self._open.get(index)
@@ -160,6 +156,11 @@ class PiecePicker:
     def requests(self, peer: Hashable) -> list[Block]:
         """The peer's outstanding requests, oldest first."""
         return list(self._requests.get(peer, ()))
+
+    def outstanding(self, peer: Hashable) -> int:
+        """How many requests the peer has outstanding."""
+        requests = self._requests.get(peer)
+        return len(requests) if requests is not None else 0
 
     # --------------------------------------------------------------------- availability
     def peer_bitfield(self, bits: Bitfield) -> None:
@@ -318,35 +319,32 @@ class PiecePicker:
     def block_received(self, peer: Hashable, block: Block) -> list[Hashable]:
         """Record a block; returns the other peers whose request for it should be cancelled.
 
-        A block that was not asked for, or arrives twice, changes nothing but the peer's request.
+        A block the peer was not asked for changes nothing (see block_arrived).
         """
         others = self.block_arrived(peer, block.index, block.begin, block.length)
         return list(others) if others else []
 
     def block_arrived(self, peer: Hashable, index: int, begin: int,
                       length: int) -> Sequence[Hashable] | None:
-        """Record a block ``peer`` sent: None if it is not worth storing (not a missing block of
-        an open piece), else the other peers whose request for it should be cancelled.
+        """Record a block ``peer`` sent: None if it is not worth storing (we did not ask this peer
+        for exactly this block, or it is no longer missing), else the other peers whose request
+        for it should be cancelled.
 
-        The engine's per-block call, so it does everything in one pass.
+        Only requested blocks count: an unrequested block pushed into a piece an honest peer is
+        filling would make the piece fail and get the honest peer banned too. The engine's
+        per-block call, so it does everything in one pass.
         """
         block = (index, begin, length)  # equal to, and hashed like, Block(index, begin, length)
         requests = self._requests.get(peer)
-        if requests is not None:
-            requests.pop(block, None)  # type: ignore[call-overload]
+        # Values are None: False means the peer had no such request.
+        if requests is None or requests.pop(block, False) is not None:  # type: ignore[call-overload]
+            return None
         part = self._open.get(index)
-        if part is None or type(begin) is not int or begin % BLOCK_SIZE:
+        if part is None:
             return None
-        number = begin // BLOCK_SIZE
-        if number >= len(part.blocks) or part.blocks[number] != block:
+        number = begin // BLOCK_SIZE  # an outstanding request is one of the piece's blocks
+        if part.state[number] == RECEIVED:
             return None
-        state = part.state[number]
-        if state == RECEIVED:
-            return None
-        if state == FREE:  # unsolicited but useful
-            part.free -= 1
-            if not part.free:
-                self._free_list_remove(part)
         part.state[number] = RECEIVED
         part.received += 1
         holders = part.holders.pop(number, None)
@@ -368,7 +366,7 @@ class PiecePicker:
         self._release(peer, block)
 
     def peer_gone(self, peer: Hashable) -> None:
-        """Abandon every outstanding request of ``peer`` (disconnect, or choke without Fast)."""
+        """Abandon every outstanding request of ``peer`` (disconnect, choke without Fast, snub)."""
         for block in self._requests.pop(peer, ()):
             self._release(peer, block)
 
@@ -525,15 +523,6 @@ class PiecePicker:
         if part.in_free_list:
             del self._open_free[bisect_left(self._open_free, (part.seq, part.index))]
             part.in_free_list = False
-
-    def _block_number(self, part: _OpenPiece | None, block: Block) -> int | None:
-        """The block's number in ``part`` if it is exactly one of its blocks, else None."""
-        if part is None or type(block.begin) is not int or block.begin % BLOCK_SIZE:
-            return None
-        number = block.begin // BLOCK_SIZE
-        if 0 <= number < len(part.blocks) and part.blocks[number] == block:
-            return number
-        return None
 
     # --------------------------------------------------------------------------- buckets
     def _key(self, index: int) -> tuple[int, int]:

@@ -6,6 +6,14 @@ the torrent's bookkeeping never sees a half-applied change), and a writer that d
 of control messages and the peer's queue of block requests. The writer batches many blocks into
 one `send_all`, which is what keeps the per-block Python cost low.
 
+The protocol state of the link (who chokes whom, who wants what, what the peer has, what it asked
+of us) is a pure `PeerState` (torrentish.core.peer_state) that this object drives: the torrent's
+handlers feed it what the peer sent, and every message we send goes through one of the `send_*`
+methods below, which asks the state first, so a message that would break the protocol is refused
+(LocalProtocolError) instead of sent. That error is a bug of ours, and like any other it is not
+caught here: it must fail loudly, not pass for a peer's fault. Our outstanding requests are the
+picker's alone.
+
 Why the connection ended is recorded in `close_reason`; errors from the peer never propagate past
 this object.
 """
@@ -17,12 +25,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from torrentish.core.bitfield import Bitfield
+from torrentish.core.peer_state import PeerState
+from torrentish.core.pipeline import RequestPipeline
 from torrentish.core.rates import RateMeter
 from torrentish.errors import ProtocolError, StorageError
 from torrentish.net.base import send_buffers
 from torrentish.net.encrypted import EncryptedStream
 from torrentish.wire import codec as wire
+from torrentish.wire import messages as msg
 from torrentish.wire.codec import PeerCodec
 
 if TYPE_CHECKING:
@@ -31,6 +41,13 @@ if TYPE_CHECKING:
 RECEIVE_SIZE = 1024 * 1024
 SEND_BATCH = 1024 * 1024  # bytes gathered for one send
 SEND_BUFFERS = 512  # buffers in one send (Linux takes at most 1024 per sendmsg)
+
+CHOKE = wire.encode(msg.Choke())
+UNCHOKE = wire.encode(msg.Unchoke())
+INTERESTED = wire.encode(msg.Interested())
+NOT_INTERESTED = wire.encode(msg.NotInterested())
+HAVE_ALL = wire.encode(msg.HaveAll())
+HAVE_NONE = wire.encode(msg.HaveNone())
 
 
 class PeerClosed(Exception):
@@ -85,34 +102,22 @@ class PeerConnection:
         self.connected_at = now
         self.last_received = now
         self.last_sent = now
-        self.last_block = now
 
-        self.bitfield = Bitfield(torrent.num_pieces)
-        self.is_seed = False
-        self.am_choking = True
-        self.unchoked_at: float | None = None  # when we last unchoked it (the seed's round robin)
-        self.uploaded_at_unchoke = 0  # self.uploaded then
-        self.am_interested = False
-        self.peer_choking = True
-        self.peer_interested = False
-        self.snubbed = False
-        self.allowed_fast: set[int] = set()
-        self.max_requests = 250  # the peer's reqq, from its extended handshake
+        # What we and the peer have told each other (checked before anything goes out), and how
+        # many requests to keep in flight to it. Our outstanding requests are the picker's.
+        self.state = PeerState(torrent.have, fast=codec.fast, queue_limit=torrent.settings.max_queued_requests)
+        self.pipeline = RequestPipeline(torrent.pipeline_limits, now)
         self.client_version: str | None = None
         self.listen_port: int | None = None  # from the extended handshake 'p'
         self.extension_ids: dict[str, int] = {}  # BEP 10 names -> the ids the peer chose
         self.ban_key: object = address[0]  # what a ban applies to (set by the torrent)
-
-        # Blocks we asked for: (index, begin) -> length. Insertion-ordered, oldest first.
-        self.outstanding: dict[tuple[int, int], int] = {}
-        # Blocks the peer asked of us, in order.
-        self.upload_queue: deque[tuple[int, int, int]] = deque()
         self.refused_requests = 0  # requests refused since the last one accepted (floods)
 
         self.down = RateMeter()
         self.up = RateMeter()
         self.downloaded = 0
         self.uploaded = 0
+        self.uploaded_at_unchoke = 0  # self.uploaded when we last unchoked it (the seed's round robin)
 
         self.close_reason: str | None = None
         self.finished = trio.Event()  # set once the torrent has forgotten this connection
@@ -128,6 +133,63 @@ class PeerConnection:
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def is_seed(self) -> bool:
+        return self.state.is_seed
+
+    # ------------------------------------------- messages out, each checked by the peer's state
+    def send_choke(self) -> None:
+        dropped = self.state.send_choke()
+        out = bytearray(CHOKE)
+        if self.state.fast:  # BEP 6: every queued request is answered, after the CHOKE
+            for index, begin, length in dropped:
+                out += wire.encode(msg.Reject(index, begin, length))
+        self.send(out)
+
+    def send_unchoke(self, now: float) -> None:
+        self.state.send_unchoke(now)
+        self.uploaded_at_unchoke = self.uploaded
+        self.send(UNCHOKE)
+
+    def send_interested(self) -> None:
+        self.state.send_interested()
+        self.send(INTERESTED)
+
+    def send_not_interested(self) -> None:
+        self.state.send_not_interested()
+        self.send(NOT_INTERESTED)
+
+    def send_have(self, index: int) -> None:
+        self.state.send_have(index)
+        self.send(wire.encode_have(index))
+
+    def send_bitfield(self) -> None:
+        self.send(wire.encode(msg.BitfieldMsg(self.state.send_bitfield())))
+
+    def send_have_all(self) -> None:
+        self.state.send_have_all()
+        self.send(HAVE_ALL)
+
+    def send_have_none(self) -> None:
+        self.state.send_have_none()
+        self.send(HAVE_NONE)
+
+    def send_requests(self, blocks: list, outstanding: int) -> None:
+        """Ask for `blocks`, with `outstanding` of our requests (these included) in flight."""
+        self.state.send_requests(blocks, outstanding)
+        out = bytearray()
+        request = wire.encode_request
+        for index, begin, length in blocks:
+            out += request(index, begin, length)
+        self.send(out)
+
+    def send_cancel(self, index: int, begin: int, length: int) -> None:
+        self.send(wire.encode(msg.Cancel(index, begin, length)))
+
+    def send_reject(self, index: int, begin: int, length: int) -> None:
+        self.state.send_reject()
+        self.send(wire.encode(msg.Reject(index, begin, length)))
 
     def close(self, reason: str) -> None:
         """End the connection from inside the engine (ban, duplicate, both seeds, ...)."""
@@ -145,7 +207,7 @@ class PeerConnection:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer)
                     nursery.start_soon(self._keepalive)
-                    self._handle(initial_events)
+                    self._handle(initial_events, trio.current_time())
                     await self._reader()
             except* _PEER_FAULTS as group:
                 self.close_reason = self.close_reason or _describe(_first_leaf(group))
@@ -178,36 +240,42 @@ class PeerConnection:
                 raise PeerClosed("closed by peer")
             now = trio.current_time()
             self.last_received = now
-            before = self.downloaded
             # Blocks of PIECE events are views into the codec's buffer: every handler has
             # copied what it keeps before the next read overwrites it.
-            self._handle(codec.events())
-            if self.downloaded != before:  # payload rates, counted once per chunk
-                self.down.add(self.downloaded - before, now)
-                torrent.down.add(self.downloaded - before, now)
+            got = self._handle(codec.events(), now)
+            if got:  # payload rates, counted once per chunk
+                self.down.add(got, now)
+                torrent.down.add(got, now)
             delay = torrent.download_delay(n, now)
             if delay > 0:
                 await trio.sleep(delay)
 
-    def _handle(self, events: list) -> None:
+    def _handle(self, events: list, now: float) -> int:
+        """Hand the events to the torrent, then top up our requests; returns the payload bytes."""
+        before = self.downloaded
         if events:
             handler_for = self.torrent.handlers.get  # Torrent.on_message, inlined: per block
             for event in events:
                 handler = handler_for(type(event))
                 if handler is not None:
                     handler(self, event)
+        got = self.downloaded - before
+        if got:
+            self.pipeline.blocks_arrived(now)  # once per read, not per block
         if self.close_reason is not None:
             raise PeerClosed(self.close_reason)
         self.torrent.fill_requests(self)
+        return got
 
     async def _writer(self) -> None:
-        torrent, stream, queue = self.torrent, self.stream, self.upload_queue
+        torrent, stream, state = self.torrent, self.stream, self.state
+        queue = state.requested
         read_cache = torrent.uploads.read_cache
         header = wire.encode_piece_header
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
-            while self._outbox or (queue and not self.am_choking):
+            while self._outbox or (queue and not state.am_choking):
                 # One send of many buffers: control messages, then block headers each followed
                 # by a view of the cached piece (the kernel copies the blocks straight from it).
                 buffers: list = []
@@ -216,7 +284,7 @@ class PeerConnection:
                     buffers.append(self._outbox)
                     size = len(self._outbox)
                     self._outbox = bytearray()
-                while queue and not self.am_choking and size < SEND_BATCH and len(buffers) < SEND_BUFFERS:
+                while queue and not state.am_choking and size < SEND_BATCH and len(buffers) < SEND_BUFFERS:
                     index, begin, length = queue.popleft()
                     piece = read_cache.get_now(index)
                     if piece is None:  # not cached, and not in the page cache: a thread reads it

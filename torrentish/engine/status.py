@@ -97,11 +97,12 @@ def share_ratio(uploaded: int, downloaded: int, total: int) -> float:
 
 def _flags(peer) -> str:
     flags = ""
-    if peer.am_interested:
-        flags += "d" if peer.peer_choking else "D"
-    if peer.peer_interested:
-        flags += "u" if peer.am_choking else "U"
-    if peer.snubbed:
+    state = peer.state
+    if state.am_interested:
+        flags += "d" if state.peer_choking else "D"
+    if state.peer_interested:
+        flags += "u" if state.am_choking else "U"
+    if peer.pipeline.snubbed:
         flags += "S"
     if not peer.outgoing:
         flags += "I"
@@ -170,7 +171,7 @@ def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
                 flags=_flags(peer),
                 down_rate=peer.down.rate(now),
                 up_rate=peer.up.rate(now),
-                progress=peer.bitfield.count() / n,
+                progress=peer.state.pieces.count() / n,
                 outgoing=peer.outgoing,
                 downloaded=peer.downloaded,
                 uploaded=peer.uploaded,
@@ -189,7 +190,7 @@ def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
         wasted=torrent.wasted,
         elapsed=now - torrent.started_at,
         peers=tuple(peers),
-        seeds_connected=sum(1 for p in torrent.peers.values() if p.is_seed),
+        seeds_connected=sum(1 for p in torrent.peers.values() if p.state.is_seed),
         known_peers=len(torrent.known),
         availability=_availability(torrent),
         files=tuple(files),

@@ -1,8 +1,8 @@
 """BEP 16 super-seeding applied to a torrent's connections (decisions: torrentish.core.superseed).
 
-A torrent gets one when `Settings.super_seed` is set and it is complete once its data is checked
-(an initial seed); a torrent that completes by downloading seeds normally. The torrent and its
-uploads call the hooks below. While super-seeding, upload slots go round in turns instead of by
+A torrent gets one as its seeding policy (engine/seeding.py) when `Settings.super_seed` is set and
+it is complete once its data is checked (an initial seed); a torrent that completes by downloading
+seeds normally. The torrent and its uploads call the policy's hooks. While super-seeding, upload slots go round in turns instead of by
 the choker's rates (`rechoke`, `_rotate`), and every peer lacking pieces is a slot candidate (it
 can only become interested once we reveal something to it); serving blocks is unchanged.
 
@@ -20,75 +20,79 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from torrentish.core.superseed import Reveal, SuperSeed
-from torrentish.wire import codec as wire
-from torrentish.wire import messages as msg
+from torrentish.engine.seeding import Seeding
 
 if TYPE_CHECKING:
     from torrentish.engine.peer import PeerConnection
     from torrentish.engine.torrent import Torrent
 
 
-class SuperSeeding:
+class SuperSeeding(Seeding):
     def __init__(self, torrent: Torrent):
         self.torrent = torrent
-        self.state = SuperSeed(torrent.num_pieces, torrent.rng, strict=torrent.settings.super_seed_strict,
+        self.superseed = SuperSeed(torrent.num_pieces, torrent.rng, strict=torrent.settings.super_seed_strict,
                                blocks_in=torrent.geometry.num_blocks)
         self._rotating = False
 
     @property
     def active(self) -> bool:
-        return self.state.active
+        return self.superseed.active
+
+    @property
+    def rotates_slots(self) -> bool:  # type: ignore[override]
+        return self.superseed.active
 
     def greet(self, peer: PeerConnection) -> bool:
         """Send what stands for our bitfield; False once we seed normally (send the real one)."""
-        if not self.state.active:
+        if not self.superseed.active:
             return False
-        self.state.add_peer(peer)
-        if peer.codec.fast:
-            peer.send(wire.encode(msg.HaveNone()))
+        self.superseed.add_peer(peer)
+        if peer.state.fast:
+            peer.send_have_none()
         # A peer that has nothing sends no bitfield without the Fast extension: offer it a slot now.
         self.torrent.uploads.offer_slot(peer)
         return True
 
     # ----------------------------------------------------------------- what peers tell us
     def on_pieces(self, peer: PeerConnection) -> None:
-        """The peer's bitfield, HAVE ALL or HAVE NONE was applied to `peer.bitfield`."""
-        self._send(self.state.peer_pieces(peer, peer.bitfield))
+        self._send(self.superseed.peer_pieces(peer, peer.state.pieces))
 
     def on_have(self, peer: PeerConnection, index: int) -> None:
-        self._send(self.state.peer_have(peer, index))
+        self._send(self.superseed.peer_have(peer, index))
 
     def on_closed(self, peer: PeerConnection) -> None:
-        self._send(self.state.remove_peer(peer))
+        self._send(self.superseed.remove_peer(peer))
         self._fill_slots()
 
     # ------------------------------------------------------------ what our choker decides
     def on_unchoke(self, peer: PeerConnection) -> None:
-        self._send(self.state.start_serving(peer))
+        self._send(self.superseed.start_serving(peer))
 
     def on_choke(self, peer: PeerConnection) -> None:
-        self._send(self.state.stop_serving(peer))
+        self._send(self.superseed.stop_serving(peer))
 
     def rechoke(self) -> None:
         """Instead of the choker's round: a served peer that fetched nothing since the last round
         gives its slot to the next peer (if one waits), and free slots are filled."""
         uploads = self.torrent.uploads
-        for peer in self.state.stalled():
+        for peer in self.superseed.stalled():
             following = self._next()
-            if following is not None:
+            # Choking one peer may rotate others (_rotate): both are checked again.
+            if following is not None and not peer.state.am_choking:
                 uploads.choke(peer)
-                uploads.unchoke(following)
+                if following.state.am_choking:
+                    uploads.unchoke(following)
         self._fill_slots()
 
     def wants(self, peer: PeerConnection) -> bool:
         """An upload-slot candidate: interested, or (while super-seeding) lacking pieces."""
-        return peer.peer_interested or (self.state.active and self.state.wants(peer))
+        return peer.state.peer_interested or (self.superseed.active and self.superseed.wants(peer))
 
     def may_serve(self, peer: PeerConnection, index: int, begin: int) -> bool:
         """A request from an unchoked peer: only for what we showed it (noted: see _rotate)."""
-        if not self.state.request(peer, index, begin):
+        if not self.superseed.request(peer, index, begin):
             return False
-        if self.state.active:
+        if self.superseed.active:
             self._rotate()
         return True
 
@@ -96,7 +100,7 @@ class SuperSeeding:
     def _send(self, reveals: list[Reveal]) -> None:
         for peer, index in reveals:
             if peer.close_reason is None:  # type: ignore[attr-defined]
-                peer.send(wire.encode(msg.Have(index)))  # type: ignore[attr-defined]
+                peer.send_have(index)  # type: ignore[attr-defined]
         self._rotate()
 
     def _rotate(self) -> None:
@@ -106,7 +110,7 @@ class SuperSeeding:
             return
         self._rotating = True
         try:
-            state, uploads = self.state, self.torrent.uploads
+            state, uploads = self.superseed, self.torrent.uploads
             for peer in state.finishing():
                 following = self._next()
                 if following is not None:
@@ -124,15 +128,15 @@ class SuperSeeding:
             self._rotating = False
 
     def _next(self):
-        return self.state.next_to_serve(p for p in self.torrent.peers.values() if p.am_choking)
+        return self.superseed.next_to_serve(p for p in self.torrent.peers.values() if p.state.am_choking)
 
     def _fill_slots(self) -> None:
         uploads, slots = self.torrent.uploads, self.torrent.settings.upload_slots
-        while self.state.active:
-            served = sum(1 for p in self.torrent.peers.values() if not p.am_choking and self.wants(p))
+        while self.superseed.active:
+            served = sum(1 for p in self.torrent.peers.values() if not p.state.am_choking and self.wants(p))
             following = self._next()
             if following is None or (slots and served >= slots):
                 return
             uploads.unchoke(following)
-            if following.am_choking:  # a free rider unchokes nobody
+            if following.state.am_choking:  # a free rider unchokes nobody
                 return

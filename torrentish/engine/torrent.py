@@ -19,6 +19,7 @@ import trio
 
 from torrentish.core.bitfield import Bitfield
 from torrentish.core.picker import Block, PiecePicker
+from torrentish.core.pipeline import PipelineLimits
 from torrentish.core.rates import RateMeter, TokenBucket, set_limits
 from torrentish import events as ev
 from torrentish.engine.checking import find_verified_pieces
@@ -26,6 +27,7 @@ from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
 from torrentish.engine.peer import PeerConnection
 from torrentish.engine.pieces import PieceBuffer, SpareBuffers
+from torrentish.engine.seeding import Seeding
 from torrentish.engine.settings import Settings
 from torrentish.engine.super_seeding import SuperSeeding
 from torrentish.engine.uploads import Uploads
@@ -77,10 +79,11 @@ class Torrent:
         self.file_priorities: list[int] | None = (
             None if wanted_files is None else [int(i in wanted_files) for i in range(len(info.files))]
         )
+        self.pipeline_limits = PipelineLimits(settings.min_pipeline, settings.max_pipeline,
+                                              settings.pipeline_seconds, settings.snub_timeout)
         self.peers: dict[bytes, PeerConnection] = {}
         self.assembly: dict[int, PieceBuffer] = {}
         self._spare_buffers = SpareBuffers(self.geometry.piece_length, settings.assembly_budget)
-        self.verifying: set[int] = set()
         self.strikes: dict[object, int] = {}
         self.banned: set[object] = set()
 
@@ -115,7 +118,8 @@ class Torrent:
         self.on_dht_node = None
         self.connector = Connector(self)
         self.uploads = Uploads(self)
-        self.super_seeding: SuperSeeding | None = None  # BEP 16, for an initial seed (run())
+        # How we share what we have: BEP 3, or BEP 16 super-seeding for an initial seed (run()).
+        self.seeding: Seeding = Seeding()
         self.handlers = {
             msg.Choke: self._on_choke,
             msg.Unchoke: self._on_unchoke,
@@ -153,7 +157,7 @@ class Torrent:
                 self._apply_file_selection()
                 self._set_state("seeding" if self.have.complete() else "downloading")
                 if self.settings.super_seed and self.have.complete():
-                    self.super_seeding = SuperSeeding(self)
+                    self.seeding = SuperSeeding(self)
                 if self.picker.complete:
                     self.finish()
                 self._serving = True
@@ -218,10 +222,9 @@ class Torrent:
         self.completed.set()
         self.events.publish(ev.Completed(now, self.verified_bytes, now - self.started_at))
         for peer in list(self.peers.values()):
-            if peer.am_interested:
-                peer.am_interested = False
-                peer.send(wire.encode(msg.NotInterested()))
-            if self.have.complete() and peer.is_seed:
+            if peer.state.am_interested:
+                peer.send_not_interested()
+            if self.have.complete() and peer.state.is_seed:
                 peer.close("both are seeds")
         self.resume_dirty = True
 
@@ -298,18 +301,15 @@ class Torrent:
             await peer.run(leftover)
         finally:
             del self.peers[peer_id]
-            self.picker.peer_lost(peer.bitfield)
-            for index, begin in list(peer.outstanding):
-                self._abandon(peer, index, begin)
+            self.picker.peer_lost(peer.state.pieces)
             self.picker.peer_gone(peer)
-            if self.super_seeding is not None:
-                self.super_seeding.on_closed(peer)
+            self.seeding.on_closed(peer)
             for extension in self.extensions.values():
                 extension.on_peer_closed(self, peer)
             self.refill_all()
             if known is not None:
                 known.connected = False
-                if self.have.complete() and peer.is_seed:
+                if self.have.complete() and peer.state.is_seed:
                     known.retired = True
                 self.connector.failed(known)
             self.events.publish(
@@ -353,14 +353,14 @@ class Torrent:
                 )
             )
         count = self.have.count()
-        if self.super_seeding is not None and self.super_seeding.greet(peer):
-            pass  # HAVE NONE or nothing; pieces are revealed one by one
-        elif peer.codec.fast and count == self.num_pieces:
-            peer.send(wire.encode(msg.HaveAll()))
-        elif peer.codec.fast and count == 0:
-            peer.send(wire.encode(msg.HaveNone()))
+        if self.seeding.greet(peer):
+            pass  # the policy announced our pieces its own way (BEP 16: one by one)
+        elif peer.state.fast and count == self.num_pieces:
+            peer.send_have_all()
+        elif peer.state.fast and count == 0:
+            peer.send_have_none()
         elif count:
-            peer.send(wire.encode(msg.BitfieldMsg(self.have.to_bytes())))
+            peer.send_bitfield()
         handshake = peer.codec.handshake  # after our pieces, as libtorrent orders it
         if self.dht_port and handshake is not None and handshake.supports_dht:
             peer.send(wire.encode(msg.Port(self.dht_port)))
@@ -377,21 +377,18 @@ class Torrent:
 
     # --------------------------------------- messages in (dispatched by PeerConnection._handle)
     def _on_choke(self, peer, m) -> None:
-        peer.peer_choking = True
-        if not peer.codec.fast:  # with Fast, the peer rejects each request explicitly
-            for index, begin in list(peer.outstanding):
-                self._abandon(peer, index, begin)
+        peer.state.receive_choke()
+        if not peer.state.fast:  # with Fast, the peer rejects each request explicitly
+            self.picker.peer_gone(peer)
 
     def _on_unchoke(self, peer, m) -> None:
-        peer.peer_choking = False
+        peer.state.receive_unchoke()
 
     def _on_have(self, peer, m) -> None:
-        if m.index in peer.bitfield:
+        if not peer.state.receive_have(m.index):
             return
-        peer.bitfield.add(m.index)
         self.picker.peer_have(m.index)
-        if self.super_seeding is not None:
-            self.super_seeding.on_have(peer, m.index)
+        self.seeding.on_have(peer, m.index)
         self._peer_progress_changed(peer)
 
     def _on_bitfield(self, peer, m) -> None:
@@ -404,36 +401,31 @@ class Torrent:
         self._set_peer_bitfield(peer, Bitfield(self.num_pieces))
 
     def _set_peer_bitfield(self, peer, bits: Bitfield) -> None:
-        self.picker.peer_lost(peer.bitfield)
-        peer.bitfield = bits
+        self.picker.peer_lost(peer.state.receive_pieces(bits))
         self.picker.peer_bitfield(bits)
-        if self.super_seeding is not None:
-            self.super_seeding.on_pieces(peer)
+        self.seeding.on_pieces(peer)
         self._peer_progress_changed(peer)
 
     def _peer_progress_changed(self, peer) -> None:
-        peer.is_seed = peer.bitfield.complete()
-        if peer.is_seed and self.have.complete():
+        state = peer.state
+        if state.is_seed and self.have.complete():
             peer.close("both are seeds")
             return
-        if not peer.am_interested and not self.upload_only and not self.picker.complete:
-            if self.picker.interesting(peer.bitfield):
-                peer.am_interested = True
-                peer.send(wire.encode(msg.Interested()))
+        if not state.am_interested and not self.upload_only and not self.picker.complete:
+            if self.picker.interesting(state.pieces):
+                peer.send_interested()
 
     def _on_reject(self, peer, m) -> None:
-        if peer.outstanding.pop((m.index, m.begin), None) is not None:
-            self.picker.block_abandoned(peer, Block(m.index, m.begin, m.length))
+        self.picker.block_abandoned(peer, Block(m.index, m.begin, m.length))
 
     def _on_allowed_fast(self, peer, m) -> None:
-        if len(peer.allowed_fast) < 64:
-            peer.allowed_fast.add(m.index)
+        peer.state.receive_allowed_fast(m.index)
 
     def _on_extended(self, peer, m) -> None:
         if m.ext_id == 0:
             hs = decode_extended_handshake(m.payload)
             if hs.reqq:
-                peer.max_requests = max(1, min(hs.reqq, self.settings.max_pipeline))
+                peer.state.receive_reqq(hs.reqq)
             peer.client_version = hs.v
             if hs.p:
                 peer.listen_port = hs.p
@@ -468,22 +460,15 @@ class Torrent:
         # peer's receive buffer: it is copied once, into the piece's buffer, or dropped.
         index, begin, block = m.index, m.begin, m.block
         length = len(block)
-        peer.downloaded += length
+        peer.downloaded += length  # the reader restarts the peer's snub clock, once per read
         self.downloaded += length
-        peer.last_block = peer.last_received
-        peer.snubbed = False
-        # Only blocks we asked this peer for: an unrequested block pushed into a piece that an
-        # honest peer is filling would make the piece fail and get the honest peer banned too.
-        if peer.outstanding.pop((index, begin), None) is None:
-            self.wasted += length
-            return
+        # None: not a block we asked this peer for (see PiecePicker.block_arrived), or a late one.
         others = self.picker.block_arrived(peer, index, begin, length)
         if others is None:
             self.wasted += length
             return
-        for other in others:
-            if other.outstanding.pop((index, begin), None) is not None:
-                other.send(wire.encode(msg.Cancel(index, begin, length)))
+        for other in others:  # endgame: the picker has forgotten their requests already
+            other.send_cancel(index, begin, length)
         buffer = self.assembly.get(index)
         if buffer is None:
             buffer = self.assembly[index] = PieceBuffer(
@@ -495,59 +480,38 @@ class Torrent:
             return
         if buffer.whole:
             del self.assembly[index]
-            self.verifying.add(index)
             assert self._nursery is not None
             self._nursery.start_soon(verify_piece, self, buffer)
 
     # --------------------------------------------------------------------- requests out
     def fill_requests(self, peer: PeerConnection) -> None:
-        """Keep the peer's request pipeline full: about `pipeline_seconds` of its rate."""
-        if not peer.am_interested or peer.close_reason is not None:
+        """Keep the peer's request pipeline full (core/pipeline.py says how full)."""
+        state = peer.state
+        if not state.am_interested or peer.close_reason is not None:
             return
         allowed = None
-        if peer.peer_choking:
-            if not (peer.codec.fast and peer.allowed_fast):
+        if state.peer_choking:
+            if not (state.fast and state.allowed_fast):
                 return
-            allowed = peer.allowed_fast
-        settings = self.settings
-        rate = peer.down.rate(trio.current_time())
-        target = int(rate * settings.pipeline_seconds) // BLOCK
-        target = max(settings.min_pipeline, min(target, settings.max_pipeline, peer.max_requests))
-        if peer.snubbed:  # it sends nothing: one request keeps the door open, as libtorrent does
-            target = 1
-        want = target - len(peer.outstanding)
-        if self.picker.endgame:  # duplicates one at a time, to peers with nothing in flight (libtorrent)
-            want = 0 if peer.outstanding else 1
-        # Hysteresis: top the pipeline up in batches, not one request per block that arrives
-        # (an idle pipeline is always refilled).
-        if want <= 0 or (peer.outstanding and want < max(4, target // 4)):
-            return
-        blocks = self.picker.pick(peer, peer.bitfield, want, allowed=allowed)
-        if not blocks:
-            if not peer.outstanding and not self.picker.interesting(peer.bitfield):
-                peer.am_interested = False
-                peer.send(wire.encode(msg.NotInterested()))
-            return
+            allowed = state.allowed_fast
+        picker = self.picker
+        outstanding = picker.outstanding(peer)
         now = trio.current_time()
-        if not peer.outstanding:
-            peer.last_block = now  # the snub clock starts when requests go out
-        out = bytearray()
-        for block in blocks:
-            peer.outstanding[(block.index, block.begin)] = block.length
-            out += wire.encode_request(block.index, block.begin, block.length)
-        peer.send(bytes(out))
-
-    def _abandon(self, peer, index: int, begin: int) -> None:
-        length = peer.outstanding.pop((index, begin), None)
-        if length is not None:
-            self.picker.block_abandoned(peer, Block(index, begin, length))
+        want = peer.pipeline.wanted(peer.down.rate(now), state.reqq, outstanding, picker.endgame)
+        if not want:
+            return
+        blocks = picker.pick(peer, state.pieces, want, allowed=allowed)
+        if not blocks:
+            if not outstanding and not picker.interesting(state.pieces):
+                peer.send_not_interested()
+            return
+        peer.pipeline.requests_sent(now, outstanding)
+        peer.send_requests(blocks, outstanding + len(blocks))
 
     def check_requests(self, peer: PeerConnection, now: float) -> None:
         """A peer that sends nothing for snub_timeout loses its requests to others."""
-        if peer.outstanding and now - peer.last_block > self.settings.snub_timeout:
-            peer.snubbed = True
-            for index, begin in list(peer.outstanding):
-                self._abandon(peer, index, begin)
+        if peer.pipeline.snub_due(now, self.picker.outstanding(peer)):
+            self.picker.peer_gone(peer)
             self.refill_all()
 
     # ------------------------------------------------------------------ verified pieces

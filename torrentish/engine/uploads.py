@@ -1,8 +1,10 @@
 """Serving the peers that download from us: who gets an upload slot, and their block requests.
 
 Choking follows BEP 3 (torrentish.core.choker decides; this applies it). Requests from an
-unchoked peer queue on its connection and its writer task serves them from a cache of whole
-pieces, so a peer reading a piece block by block costs one disk read, not one per block.
+unchoked peer queue in its state (`PeerState.requested`) and its connection's writer task serves
+them from a cache of whole pieces, so a peer reading a piece block by block costs one disk read,
+not one per block. Where sharing is a choice (which peers compete for slots, which requests may be
+served, who runs the rechoke) the torrent's seeding policy (engine/seeding.py) is asked.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import trio
 
 from torrentish.core.choker import ChokeCandidate, Choker, waiting_since
 from torrentish.engine.pieces import PieceReadCache
-from torrentish.wire import codec as wire
-from torrentish.wire import messages as msg
 
 if TYPE_CHECKING:
     from torrentish.engine.peer import PeerConnection
@@ -43,8 +43,8 @@ class Uploads:
 
     # ------------------------------------------------------------------------ messages
     def on_interested(self, peer: PeerConnection, m) -> None:
-        peer.peer_interested = True
-        if peer.am_choking:
+        peer.state.receive_interested()
+        if peer.state.am_choking:
             self.offer_slot(peer)
         else:
             self._keep_to_slots()
@@ -55,8 +55,7 @@ class Uploads:
         this a peer's unchoked set grew to a dozen in a flash crowd, its upload was spread so
         thin that nobody reciprocated, and it finished last."""
         slots = self.torrent.settings.upload_slots
-        super_seeding = self.torrent.super_seeding
-        if slots == 0 or (super_seeding is not None and super_seeding.active):
+        if slots == 0 or self.torrent.seeding.rotates_slots:
             return
         if self._unchoked_interested() <= slots:
             return
@@ -64,19 +63,19 @@ class Uploads:
         seeding = self.torrent.picker.complete
         optimistic = self.choker.optimistic
         ranked = [p for p in self.torrent.peers.values()
-                  if not p.am_choking and self._wants(p) and p.peer_id != optimistic]
+                  if not p.state.am_choking and self._wants(p) and p.peer_id != optimistic]
         if ranked:
             self.choke(min(ranked, key=lambda p: (p.up if seeding else p.down).rate(now)))
 
     def offer_slot(self, peer: PeerConnection) -> None:
         """A free slot is not kept waiting for the next rechoke."""
         slots = self.torrent.settings.upload_slots
-        if peer.am_choking and (slots == 0 or self._unchoked_interested() < slots):
+        if peer.state.am_choking and (slots == 0 or self._unchoked_interested() < slots):
             self.unchoke(peer)
 
     def on_not_interested(self, peer: PeerConnection, m) -> None:
-        peer.peer_interested = False
-        if not peer.am_choking and not self._wants(peer):
+        peer.state.receive_not_interested()
+        if not peer.state.am_choking and not self._wants(peer):
             self._fill_free_slot()
 
     def _fill_free_slot(self) -> None:
@@ -88,37 +87,36 @@ class Uploads:
         now = trio.current_time()
         seeding = self.torrent.picker.complete
         waiting = [p for p in self.torrent.peers.values()
-                   if p.am_choking and self._wants(p) and (seeding or not p.snubbed)]
+                   if p.state.am_choking and self._wants(p) and (seeding or not p.pipeline.snubbed)]
         if not waiting:
             return
         if seeding:  # round robin: the peer that has waited longest since we last served it
-            self.unchoke(min(waiting, key=lambda p: (waiting_since(p.unchoked_at), p.connected_at)))
+            self.unchoke(min(waiting, key=lambda p: (waiting_since(p.state.unchoked_at), p.connected_at)))
         else:  # the best reciprocator; ties: first connected
             self.unchoke(max(waiting, key=lambda p: p.down.rate(now)))
 
     def on_request(self, peer: PeerConnection, m) -> None:
-        settings = self.torrent.settings
-        full = len(peer.upload_queue) >= settings.max_queued_requests
-        super_seeding = self.torrent.super_seeding
-        if (m.index in self.torrent.have and not peer.am_choking and not full
-                and (super_seeding is None or super_seeding.may_serve(peer, m.index, m.begin))):
-            peer.refused_requests = 0
-            peer.upload_queue.append((m.index, m.begin, m.length))
-            peer.wake()
-            return
+        state = peer.state
+        # Queued unless we choke the peer, lack the piece or its queue is full; then the policy
+        # has its say (it sees only requests we would otherwise serve).
+        if state.receive_request(m.index, m.begin, m.length):
+            if self.torrent.seeding.may_serve(peer, m.index, m.begin):
+                peer.refused_requests = 0
+                peer.wake()
+                return
+            state.unqueue_last()
         # Each request we refuse (choked, a piece we lack, a full queue) costs a REJECT: a peer
         # that keeps sending them regardless is flooding us.
+        settings = self.torrent.settings
+        full = len(state.requested) >= settings.max_queued_requests
         peer.refused_requests += 1
-        if peer.refused_requests > settings.request_flood_limit or (full and not peer.codec.fast):
+        if peer.refused_requests > settings.request_flood_limit or (full and not state.fast):
             peer.close("request flood")
-        elif peer.codec.fast:
-            peer.send(wire.encode(msg.Reject(m.index, m.begin, m.length)))
+        elif state.fast:
+            peer.send_reject(m.index, m.begin, m.length)
 
     def on_cancel(self, peer: PeerConnection, m) -> None:
-        try:
-            peer.upload_queue.remove((m.index, m.begin, m.length))
-        except ValueError:
-            pass
+        peer.state.receive_cancel(m.index, m.begin, m.length)
 
     # ---------------------------------------------------------------- serving blocks
     async def _read_piece(self, index: int) -> bytes:
@@ -148,36 +146,26 @@ class Uploads:
 
     # ----------------------------------------------------------------------- choking
     def _unchoked_interested(self) -> int:
-        return sum(1 for p in self.torrent.peers.values() if not p.am_choking and self._wants(p))
+        return sum(1 for p in self.torrent.peers.values() if not p.state.am_choking and self._wants(p))
 
     def _wants(self, peer: PeerConnection) -> bool:
-        """An upload-slot candidate: interested, or lacking pieces while we super-seed."""
-        super_seeding = self.torrent.super_seeding
-        return peer.peer_interested if super_seeding is None else super_seeding.wants(peer)
+        """An upload-slot candidate (interested, or for a super-seed lacking pieces)."""
+        return self.torrent.seeding.wants(peer)
 
     def unchoke(self, peer: PeerConnection) -> None:
         if self.free_rider:
             return
-        peer.am_choking = False
-        peer.unchoked_at = trio.current_time()
-        peer.uploaded_at_unchoke = peer.uploaded
-        peer.send(wire.encode(msg.Unchoke()))
-        if self.torrent.super_seeding is not None:
-            self.torrent.super_seeding.on_unchoke(peer)  # reveals what the peer may fetch
+        peer.send_unchoke(trio.current_time())
+        self.torrent.seeding.on_unchoke(peer)  # a super-seed reveals what the peer may fetch
 
     def choke(self, peer: PeerConnection) -> None:
-        peer.am_choking = True
-        if peer.codec.fast:
-            for index, begin, length in peer.upload_queue:
-                peer.send(wire.encode(msg.Reject(index, begin, length)))
-        peer.upload_queue.clear()
-        peer.send(wire.encode(msg.Choke()))
-        if self.torrent.super_seeding is not None:
-            self.torrent.super_seeding.on_choke(peer)
+        peer.send_choke()  # with the Fast extension, its queued requests are rejected
+        self.torrent.seeding.on_choke(peer)
 
     def rechoke(self, now: float) -> None:
-        if self.torrent.super_seeding is not None and self.torrent.super_seeding.active:
-            self.torrent.super_seeding.rechoke()  # slots go round by turns (engine/super_seeding.py)
+        seeding = self.torrent.seeding
+        if seeding.rotates_slots:
+            seeding.rechoke()  # slots go round by turns (engine/super_seeding.py)
             return
         peers = self.torrent.peers
         seeding = self.torrent.picker.complete
@@ -187,18 +175,18 @@ class Uploads:
                 interested=self._wants(peer),
                 rate=(peer.up if seeding else peer.down).rate(now),
                 connected_at=peer.connected_at,
-                snubbed=peer.snubbed,
-                unchoked=not peer.am_choking,
-                unchoked_at=peer.unchoked_at,
+                snubbed=peer.pipeline.snubbed,
+                unchoked=not peer.state.am_choking,
+                unchoked_at=peer.state.unchoked_at,
                 sent_since_unchoke=peer.uploaded - peer.uploaded_at_unchoke,
             )
             for peer in sorted(peers.values(), key=lambda p: p.connected_at)
         ]
         unchoke = self.choker.rechoke(candidates, now, seeding)
         for peer in list(peers.values()):
-            if peer.peer_id in unchoke and peer.am_choking:
+            if peer.peer_id in unchoke and peer.state.am_choking:
                 self.unchoke(peer)
-            elif peer.peer_id not in unchoke and not peer.am_choking:
+            elif peer.peer_id not in unchoke and not peer.state.am_choking:
                 self.choke(peer)
 
     async def run(self) -> None:

@@ -14,8 +14,6 @@ import trio
 
 from torrentish import events as ev
 from torrentish.engine.pieces import PieceBuffer
-from torrentish.wire import codec as wire
-from torrentish.wire import messages as msg
 
 if TYPE_CHECKING:
     from torrentish.engine.torrent import Torrent
@@ -33,7 +31,6 @@ async def verify_piece(torrent: Torrent, buffer: PieceBuffer) -> None:
             ok = digest == expected
             if ok:
                 await torrent.storage.write(offset, buffer.data)
-    torrent.verifying.discard(index)
     if ok:
         _piece_verified(torrent, index, buffer.contributors)
     else:
@@ -48,14 +45,14 @@ def _piece_verified(torrent: Torrent, index: int, contributors: set[object]) -> 
     torrent.verified_bytes += torrent.geometry.piece_size(index)
     torrent.resume_dirty = True
     torrent.events.publish(ev.PieceVerified(trio.current_time(), index))
-    have = wire.encode(msg.Have(index))
     for peer in list(torrent.peers.values()):
         # To the peers that lack it, and to those that sent us its blocks: a BEP 16
         # super-seed learns from that HAVE that the piece it revealed to us arrived.
         # (Not to every peer that has it, as libtorrent's send_redundant_have does: in a
         # large swarm those HAVEs cost more than all the others.)
-        if index not in peer.bitfield or (peer.ban_key in contributors and not peer.is_seed):
-            peer.send(have)
+        pieces = peer.state.pieces
+        if index not in pieces or (peer.ban_key in contributors and not pieces.complete()):
+            peer.send_have(index)
     if torrent.picker.complete:
         torrent.finish()
     torrent.refill_all()

@@ -218,9 +218,9 @@ def _peers(engine, now: float) -> tuple[PeerStatus, ...]:
     return tuple(
         PeerStatus(
             address=peer.address, client=peer.client_version or client_name(peer.peer_id), flags=_flags(peer),
-            progress=peer.bitfield.count() / n, down_rate=peer.down.rate(now), up_rate=peer.up.rate(now),
-            outgoing=peer.outgoing, choked=peer.am_choking, choking=peer.peer_choking,
-            interested=peer.peer_interested, interesting=peer.am_interested,
+            progress=peer.state.pieces.count() / n, down_rate=peer.down.rate(now), up_rate=peer.up.rate(now),
+            outgoing=peer.outgoing, choked=peer.state.am_choking, choking=peer.state.peer_choking,
+            interested=peer.state.peer_interested, interesting=peer.state.am_interested,
         )
         for peer in engine.peers.values()
     )
