@@ -258,7 +258,7 @@ def test_basic_auth(tmp_path, logs, browser):
 
 def test_formatting_matches_the_command_line(tmp_path, logs, browser):
     """format.js's sizes and durations read like torrentish's own (torrentish/formats/units.py)."""
-    from torrentish.units import format_duration, format_size
+    from torrentish.formats.units import format_duration, format_size
 
     values = [0, 1, 1023, 1024, 1536, 10**6, 1048575, 1048576, 1048525, 2**30 - 1, 5 * 2**40, 2**62]
     values += [random_value for random_value in random.Random(7).sample(range(2**50), 200)]
