@@ -186,8 +186,9 @@ def test_connection_refused_is_one_line():
     assert result.stderr == f"error: cannot connect to {url}: Connection refused\n"
 
 
-def test_auth_from_the_option_or_the_environment(tmp_path, logs):
-    with rpc_daemon(DAEMON_KINDS[0], tmp_path / "daemon", logs, auth=("alice", "s3cret")) as daemon:
+@pytest.mark.parametrize("kind", DAEMON_KINDS)
+def test_auth_from_the_option_or_the_environment(kind, tmp_path, logs):
+    with rpc_daemon(kind, tmp_path / "daemon", logs, auth=("alice", "s3cret")) as daemon:
         missing = remote_process(daemon.url, "list")
         assert missing.returncode == 1
         assert "wants a user name and password (--auth USER:PASSWORD)" in missing.stderr

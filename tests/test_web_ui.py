@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ManagedProcess, wait_until
+from tests.support import ManagedProcess, free_port, wait_until
 from tests.support.browser import DESKTOP, PHONE, PageProblems, chromium
 from tests.support.daemons import DAEMON_KINDS, magnet_for, rpc_daemon
 from tests.support.data import assert_identical, make_multi_file, make_single_file, make_torrent
@@ -59,11 +59,12 @@ def page_on(browser):
         watcher.assert_none()
 
 
-def torrentish_seed(torrent: Path, data: Path, dial_port: int, logs: Path) -> ManagedProcess:
-    """``torrentish seed`` on 127.0.0.1 that dials the daemon (Transmission never dials loopback
-    peers it hears of, but takes incoming ones)."""
+def torrentish_seed(torrent: Path, data: Path, port: int, dial_port: int, logs: Path) -> ManagedProcess:
+    """``torrentish seed`` on 127.0.0.1:PORT that also dials the daemon: Transmission never dials
+    loopback peers it hears of, but takes incoming ones; the torrentish daemon dials the
+    magnet's x.pe peer."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1")
-    argv = [sys.executable, "-m", "torrentish", "seed", torrent, "--data", data, "--port", "0",
+    argv = [sys.executable, "-m", "torrentish", "seed", torrent, "--data", data, "--port", str(port),
             "--peer", f"127.0.0.1:{dial_port}", "--no-lsd"]
     return ManagedProcess("torrentish-seed", argv, logs, env=env, cwd=logs.parent)
 
@@ -81,14 +82,15 @@ def test_magnet_transfer_reaches_100_percent_then_remove(daemon, page_on, tmp_pa
     page = page_on(daemon.web_url)
     expect(page.locator("#empty")).to_be_visible(timeout=UI_DEADLINE)
 
-    page.click("#add-button")
-    page.fill("#add-form textarea[name=links]", magnet_for(info_hash, payload.name))
-    page.click("#add-form [type=submit]")
-    expect(page.locator("#add-dialog")).not_to_be_visible()
-    entry = row(page, payload.name)
-    expect(entry).to_have_count(1, timeout=UI_DEADLINE)
-
-    with torrentish_seed(torrent, payload.root, daemon.peer_port, logs) as seed:
+    seed_port = free_port()
+    with torrentish_seed(torrent, payload.root, seed_port, daemon.peer_port, logs) as seed:
+        seed.wait_listening(seed_port, timeout=30)
+        page.click("#add-button")
+        page.fill("#add-form textarea[name=links]", magnet_for(info_hash, payload.name, seed_port))
+        page.click("#add-form [type=submit]")
+        expect(page.locator("#add-dialog")).not_to_be_visible()
+        entry = row(page, payload.name)
+        expect(entry).to_have_count(1, timeout=UI_DEADLINE)
         try:
             expect(entry.locator(".state")).to_have_text("Seeding", timeout=TRANSFER_DEADLINE)
         except AssertionError:
@@ -242,10 +244,11 @@ def test_daemon_restart_shows_a_banner_then_recovers_with_a_new_session_id(daemo
     assert old_id and new_id and new_id != old_id
 
 
-def test_basic_auth(tmp_path, logs, browser):
+@pytest.mark.parametrize("kind", DAEMON_KINDS)
+def test_basic_auth(kind, tmp_path, logs, browser):
     from playwright.sync_api import expect
 
-    with rpc_daemon(DAEMON_KINDS[0], tmp_path / "daemon", logs, auth=("alice", "s3cret")) as daemon:
+    with rpc_daemon(kind, tmp_path / "daemon", logs, auth=("alice", "s3cret")) as daemon:
         daemon.oracle().add_torrent(magnet_for(bytes(20), "behind a password"), paused=True)
         context = browser.new_context(http_credentials={"username": "alice", "password": "s3cret"})
         page = context.new_page()

@@ -13,12 +13,12 @@ the torrentish daemon send them for the old request envelope (torrentish/rpc/rep
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any
 
 from torrentish.formats.units import format_duration, format_rate, format_size
+from torrentish.rpc.names import snake
 
 LIST_FIELDS = (
     "id", "name", "hashString", "status", "error", "errorString", "percentDone", "sizeWhenDone",
@@ -319,14 +319,10 @@ def _row_style(row: Sequence[str], header: Sequence[str]) -> str:
     return {"error": "red", "seeding": "green", "downloading": "cyan", "stopped": "dim"}.get(state, "")
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).replace("-", "_").lower()
-
-
 def json_record(value: Any) -> Any:
     """A torrent (or anything in it) with snake_case keys; a torrent also gets its `state`."""
     if isinstance(value, dict):
-        record = {_snake(str(key)): json_record(item) for key, item in value.items()}
+        record = {snake(str(key)): json_record(item) for key, item in value.items()}
         if "status" in value and "name" in value:
             record["state"] = state_of(value)
         return record
