@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def torrentish_seed(torrent: Path, data: Path, port: int, dial_port: int, logs: 
     magnet's x.pe peer."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", NO_COLOR="1")
     argv = [sys.executable, "-m", "torrentish", "seed", torrent, "--data", data, "--port", str(port),
-            "--peer", f"127.0.0.1:{dial_port}", "--no-lsd"]
+            "--peer", f"127.0.0.1:{dial_port}", "--no-lsd", "--max-up", "512KiB/s"]
     return ManagedProcess("torrentish-seed", argv, logs, env=env, cwd=logs.parent)
 
 
@@ -91,6 +92,14 @@ def test_magnet_transfer_reaches_100_percent_then_remove(daemon, page_on, tmp_pa
         expect(page.locator("#add-dialog")).not_to_be_visible()
         entry = row(page, payload.name)
         expect(entry).to_have_count(1, timeout=UI_DEADLINE)
+        # The seed sends at most 512 KiB/s: the transfer lasts some seconds, the peer is there to see.
+        entry.locator(".name").click()
+        page.locator("#details [data-tab=peers]").click()
+        expect(page.locator("#peers li .address").first).to_have_text(re.compile(r"^127\.0\.0\.1:\d+$"),
+                                                                      timeout=TRANSFER_DEADLINE)
+        expect(entry.locator(".down")).to_have_text(re.compile("/s$"), timeout=TRANSFER_DEADLINE)
+        page.screenshot(path=logs / "desktop-downloading.png")
+        page.locator("#details-close").click()
         try:
             expect(entry.locator(".state")).to_have_text("Seeding", timeout=TRANSFER_DEADLINE)
         except AssertionError:
@@ -124,12 +133,12 @@ def test_magnet_transfer_reaches_100_percent_then_remove(daemon, page_on, tmp_pa
     wait_until(lambda: not (daemon.download_dir / payload.name).exists(), 10, "the data to be deleted")
 
 
-def test_torrent_file_stop_start_verify_and_file_choices(daemon, page_on, tmp_path, logs):
+def test_torrent_file_stop_start_verify_files_and_trackers(daemon, page_on, tracker, tmp_path, logs):
     from playwright.sync_api import expect
 
     payload = make_multi_file(tmp_path / "data", "Album (2021) [FLAC]")
     torrent = tmp_path / "album.torrent"
-    make_torrent(payload, torrent)
+    make_torrent(payload, torrent, announce=tracker.announce_url)
     page = page_on(daemon.web_url)
     page.click("#add-button")
     page.set_input_files("#add-form input[name=files]", torrent)
@@ -174,6 +183,11 @@ def test_torrent_file_stop_start_verify_and_file_choices(daemon, page_on, tmp_pa
     expect(files.nth(0)).to_have_class("file unwanted", timeout=UI_DEADLINE)
     expect(files.nth(3).locator("select")).to_have_value("1")
     page.screenshot(path=logs / "desktop-files.png")
+
+    details.locator("[data-tab=trackers]").click()
+    tracker_row = details.locator("#trackers li")
+    expect(tracker_row.locator(".url")).to_have_text(f"Tier 1: {tracker.announce_url}", timeout=UI_DEADLINE)
+    expect(tracker_row.locator(".result")).to_contain_text("OK", timeout=UI_DEADLINE)
 
 
 def test_phone_layout_fits_and_back_closes_details(daemon, page_on, tmp_path, logs):

@@ -112,7 +112,8 @@ async def _named(client, ids: list[int | str] | None, fields=("id", "name", "has
         found = {t.get("id") for t in torrents} | {str(t.get("hashString", "")).lower() for t in torrents}
         missing = [str(i) for i in ids if i not in found]
         if missing:
-            raise TorrentishError(f"the daemon has no torrent {', '.join(missing)}")
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise TorrentishError(f"the daemon has no torrent {', '.join(missing[:5])}{more}")
     return torrents
 
 
@@ -234,8 +235,8 @@ def show(
         raise typer.BadParameter("one torrent id or info hash")
 
     async def work(client):
-        [found] = await _named(client, ids, view.SHOW_FIELDS)
-        return found, client.speed_bytes
+        found = await _named(client, ids, view.SHOW_FIELDS)
+        return found[0], client.speed_bytes
 
     found, speed_bytes = ctx.obj.run(work)
     output = _output(as_json)
