@@ -20,7 +20,6 @@ import base64
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_rpc import ROOT, Rpc, free_port, make_torrents, start_torrentish, start_transmission, wait_rpc
+from bench_rpc import ROOT, Rpc, free_port, make_torrents, start_torrentish, start_transmission, stop, wait_rpc
 
 APP_JS = ROOT / "torrentish" / "web" / "app.js"
 
@@ -92,12 +91,7 @@ def measure(label: str, process: subprocess.Popen, port: int, metainfos: list[by
         return {"label": label, "fields": len(fields), "poll_ms": table_s * 1000, "table_kib": table_bytes / 1024,
                 "objects_kib": objects_bytes / 1024, "ours_s": ours, "theirs_s": theirs}
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def main() -> None:
