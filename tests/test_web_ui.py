@@ -290,3 +290,19 @@ def test_formatting_matches_the_command_line(tmp_path, logs, browser):
         page.close()
     assert sizes == [format_size(v) for v in values]
     assert durations == [format_duration(v % 10000000) for v in values]
+
+
+def test_a_refused_add_keeps_the_dialog_open_with_the_daemons_words(daemon, page_on, tmp_path):
+    from playwright.sync_api import expect
+
+    not_a_torrent = tmp_path / "notes.torrent"
+    not_a_torrent.write_bytes(b"these are not bencoded")
+    page = page_on(daemon.web_url)
+    page.click("#add-button")
+    page.click("#add-form [type=submit]")
+    expect(page.locator("#add-error")).to_have_text("Paste a magnet link or URL, or choose a .torrent file.")
+    page.set_input_files("#add-form input[name=files]", not_a_torrent)
+    page.click("#add-form [type=submit]")
+    expect(page.locator("#add-error")).to_contain_text("notes.torrent: ", timeout=UI_DEADLINE)
+    expect(page.locator("#add-dialog")).to_be_visible()
+    assert daemon.oracle().get_torrents() == []

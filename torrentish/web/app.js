@@ -21,7 +21,7 @@ const $ = (selector) => document.querySelector(selector);
 const rpc = new Rpc(rpcUrl(window.location));
 const selected = new Set();
 let torrents = [];
-let session = {};
+let session = null; // session-get's answer, asked for once
 
 // -- the poll -------------------------------------------------------------------------------
 
@@ -37,15 +37,16 @@ async function poll() {
   polling = true;
   clearTimeout(timer);
   try {
-    if (!rpc.rpcVersion) session = await rpc.session();
+    if (session === null) session = await rpc.session();
     torrents = await rpc.torrents(LIST_FIELDS);
     renderList();
     await details.refresh();
     showBanner(null);
   } catch (error) {
+    if (!(error instanceof RpcError)) console.error(error); // our bug: keep the stack
     showBanner(error instanceof RpcError && error.offline
       ? "Cannot reach the daemon; retrying…"
-      : `The daemon answered with an error: ${error.message}`);
+      : `Error: ${error.message}`);
   } finally {
     polling = false;
   }
@@ -263,7 +264,7 @@ async function addTorrents(links, files, { dir, paused }) {
 $("#add-button").addEventListener("click", () => {
   const form = $("#add-form");
   form.reset();
-  form.elements.dir.value = session["download-dir"] || "";
+  form.elements.dir.value = session?.["download-dir"] || "";
   $("#add-error").hidden = true;
   $("#add-dialog").showModal();
   form.elements.links.focus();
@@ -285,7 +286,7 @@ $("#add-form").addEventListener("submit", async (event) => {
   submit.disabled = true;
   const dir = form.elements.dir.value.trim();
   const errors = await addTorrents(links, files, {
-    dir: dir && dir !== session["download-dir"] ? dir : "",
+    dir: dir && dir !== session?.["download-dir"] ? dir : "",
     paused: !form.elements.start.checked,
   });
   submit.disabled = false;
