@@ -110,7 +110,7 @@ def main() -> None:
             port = free_port()
             results.append(measure("transmission-daemon 3.00", start_transmission(work, port, free_port()), port,
                                    metainfos, work / "data"))
-        print(f"{args.torrents} seeding torrents; the web UI's list poll asks for {results[0]['fields']} fields\n")
+        print(f"{args.torrents} complete torrents; the web UI's list poll asks for {results[0]['fields']} fields\n")
         print("| daemon | web UI poll (ms) | reply, table (KiB) | reply, objects (KiB) "
               "| `torrentish remote list` (s) | `transmission-remote -l` (s) |")
         print("|---|---:|---:|---:|---:|---:|")
