@@ -157,12 +157,17 @@ def measure(label: str, process: subprocess.Popen, rpc: Rpc, metainfos: list[byt
         return {"label": label, "add_s": added, "seeding_s": seeding, "rss_mib": memory,
                 "idle_cpu_pct": idle_cpu * 100, "get_ms": statistics.median(latencies) * 1000}
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM (a clean stop), SIGKILL after a minute."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

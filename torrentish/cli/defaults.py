@@ -52,6 +52,18 @@ def _directory(value: Any) -> str:
     return str(Path(value).expanduser())
 
 
+def _url(value: Any) -> str:
+    if not isinstance(value, str) or "://" not in value and ":" not in value:
+        raise ValueError(f"expected a URL such as \"http://host:9091/transmission/rpc\", not {value!r}")
+    return value.strip()
+
+
+def _credentials(value: Any) -> str:
+    if not isinstance(value, str) or ":" not in value or value.startswith(":"):
+        raise ValueError("expected USER:PASSWORD")  # the value itself is a secret: not echoed
+    return value
+
+
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -108,6 +120,10 @@ KEYS: tuple[Key, ...] = (
     Key("encryption", "TORRENTISH_ENCRYPTION", _encryption,
         {"get": "encryption", "seed": "encryption", "share": "encryption"},
         "Message Stream Encryption: prefer, require or off"),
+    Key("remote_url", "TORRENTISH_REMOTE_URL", _url, {"remote": "url"},
+        "the daemon `torrentish remote` talks to"),
+    Key("remote_auth", "TORRENTISH_REMOTE_AUTH", _credentials, {"remote": "auth"},
+        "USER:PASSWORD for that daemon's RPC"),
 )
 
 

@@ -30,6 +30,7 @@ from torrentish.cli import config  # noqa: E402,F401
 from torrentish.cli import share  # noqa: E402,F401  (share, tracker)
 from torrentish.cli import swarm  # noqa: E402,F401  (swarm run, swarm compare)
 from torrentish.cli import daemon  # noqa: E402,F401
+from torrentish.cli import remote  # noqa: E402,F401  (remote add, list, show, ...)
 
 
 def _reflow(doc: str, rich: bool = True) -> str:
@@ -61,7 +62,8 @@ def _reflow(doc: str, rich: bool = True) -> str:
 def _reflow_help() -> None:
     from typer.core import HAS_RICH
 
-    for command in app.registered_commands:
+    groups = [group.typer_instance.registered_commands for group in app.registered_groups]
+    for command in [*app.registered_commands, *(command for group in groups for command in group)]:
         doc = command.help or (command.callback.__doc__ if command.callback else None)
         if doc:
             command.help = _reflow(doc, rich=HAS_RICH)
