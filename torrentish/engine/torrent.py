@@ -108,6 +108,7 @@ class Torrent:
         # with (bitfield, HAVE ALL) must be the whole truth, and HAVEs for pieces the check
         # finds are never sent.
         self._serving = False
+        self._stopping = False  # run() is ending: its nursery takes no new task
         self.resume_dirty = False
         self.hash_limiter = trio.CapacityLimiter(2)
         # BEP 10: our local message ids are 1, 2, ... in registration order.
@@ -166,6 +167,8 @@ class Torrent:
                 nursery.start_soon(self._resume_loop)
                 task_status.started(self)
         finally:
+            # Nothing new may start in the closing nursery: late dials, accepted connections.
+            self._stopping = True
             for peer in list(self.peers.values()):
                 peer.close("torrent stopped")
             # Shielded, so that a stop still records what is verified; bounded, so that a disk
@@ -230,7 +233,7 @@ class Torrent:
 
     # ------------------------------------------------------------------------------- peers
     def add_peers(self, addresses) -> None:
-        if self.connector.add(addresses) and self._serving:
+        if self.connector.add(addresses) and self._serving and not self._stopping:
             self.connector.connect_more(trio.current_time(), self._nursery)  # now, not next tick
 
     async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover,
@@ -241,6 +244,9 @@ class Torrent:
         caller (the listener's handler, which owns the stream) just waits for that.
         """
         assert self._nursery is not None
+        if self._stopping:  # stopped while the handshake was answered
+            await trio.aclose_forcefully(stream)
+            return
         done = trio.Event()
 
         async def serve() -> None:
@@ -253,7 +259,7 @@ class Torrent:
         await done.wait()
 
     def can_accept(self) -> bool:
-        return self._serving and len(self.peers) < self.settings.max_peers_per_torrent
+        return self._serving and not self._stopping and len(self.peers) < self.settings.max_peers_per_torrent
 
     async def serve_peer(self, stream, codec, handshake, address, outgoing, leftover, known,
                          encryption: str = "none") -> None:
