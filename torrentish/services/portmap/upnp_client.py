@@ -26,6 +26,7 @@ import trio
 from torrentish.net.receive_errors import datagrams
 from torrentish.services.portmap import upnp
 from torrentish.services.portmap.leases import Lease, PortMapFailure
+from torrentish.net.http_body import read_limited
 
 __all__ = ["UpnpMapper", "open_upnp", "CONFLICT_RETRIES"]
 
@@ -103,12 +104,10 @@ async def _request(http: httpx.AsyncClient, method: str, url: str, limit: int, *
     """(status, body) of one HTTP request, the body cut off with an error past `limit` bytes."""
     try:
         async with http.stream(method, url, **kwargs) as response:
-            body = bytearray()
-            async for chunk in response.aiter_raw():
-                body += chunk
-                if len(body) > limit:
-                    raise PortMapFailure(f"UPnP: {url} sent more than {limit} bytes")
-            return response.status_code, bytes(body)
+            body = await read_limited(response, limit)
+            if body is None:
+                raise PortMapFailure(f"UPnP: {url} sent more than {limit} bytes")
+            return response.status_code, body
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise PortMapFailure(f"UPnP: {url[:80]}: {reason}") from None

@@ -15,6 +15,7 @@ from torrentish import __version__
 from torrentish.formats.bencoding import MESSAGE_LIMITS
 from torrentish.services.tracker import http_protocol as hp
 from torrentish.services.tracker.protocol import AnnounceRequest, AnnounceResponse, ScrapeStats, TrackerError, TrackerFailure
+from torrentish.net.http_body import read_limited
 
 __all__ = ["open_http_client", "http_announce", "http_scrape", "http_get", "MAX_REPLY"]
 
@@ -51,12 +52,10 @@ async def http_get(http: httpx.AsyncClient, url: str, limit: int = MAX_REPLY) ->
             encoding = response.headers.get("content-encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):
                 raise TrackerError(f"{_where(url)}: reply is {encoding}-compressed though we asked for none")
-            body = bytearray()
-            async for chunk in response.aiter_raw():
-                body += chunk
-                if len(body) > limit:
-                    raise TrackerError(f"{_where(url)}: reply is larger than {limit} bytes")
-            return response.status_code, bytes(body)
+            body = await read_limited(response, limit)
+            if body is None:
+                raise TrackerError(f"{_where(url)}: reply is larger than {limit} bytes")
+            return response.status_code, body
     except httpx.HTTPError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TrackerError(f"{_where(url)}: {reason}") from None
