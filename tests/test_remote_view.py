@@ -113,3 +113,10 @@ def test_any_id_arguments_parse_or_are_a_usage_error(texts):
     except typer.BadParameter:
         return
     assert ids is None or (0 < len(ids) <= MAX_IDS and len(set(ids)) == len(ids))
+
+
+def test_dates_no_calendar_holds_render_as_a_dash():
+    # A daemon may send any number: year 10000, infinity and NaN are not dates.
+    for epoch in (253402300800.0, float("inf"), float("nan"), 1e300, -5, 0, "x", None):
+        assert view.date(epoch) == "-"
+    assert view.date(1_700_000_000).startswith("2023-11-1")

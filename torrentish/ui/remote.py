@@ -80,8 +80,14 @@ def rate(value: Any) -> str:
 
 
 def date(epoch: Any) -> str:
+    """A local date and time; "-" for none and for what no calendar holds (a daemon may send any number)."""
     epoch = _number(epoch)
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch > 0 else "-"
+    if epoch <= 0:
+        return "-"
+    try:
+        return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        return "-"
 
 
 def limit_of(limited: Any, kilobytes: Any, speed_bytes: int) -> int | None:
