@@ -489,6 +489,11 @@ class Torrent:
             assert self._nursery is not None
             self._nursery.start_soon(verify_piece, self, buffer)
 
+    def add_block(self, source, index: int, begin: int, block: bytes) -> None:
+        """A block from a source that is not a peer connection (a web seed): `source` is what
+        asked the picker for it, with a peer's `downloaded`, `ban_key` and `send_cancel`."""
+        self._on_piece(source, msg.Piece(index, begin, block))
+
     # --------------------------------------------------------------------- requests out
     def fill_requests(self, peer: PeerConnection) -> None:
         """Keep the peer's request pipeline full (core/pipeline.py says how full)."""

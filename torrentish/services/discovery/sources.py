@@ -109,7 +109,8 @@ def peer_sources_for(
     lsd: bool = True,
 ) -> list:
     """The transfer services that find peers: trackers (the torrent's tiers, then the link's),
-    Local Service Discovery (not for private torrents, BEP 27) and the link's peer hints."""
+    Local Service Discovery (not for private torrents, BEP 27) and the link's peer hints; and
+    the web seeds (BEP 19) of the torrent and the link."""
     from torrentish.services.discovery.lsd import lsd_service
     from torrentish.services.tracker.announcer import tracker_service
 
@@ -126,4 +127,9 @@ def peer_sources_for(
         services.append(tracker_service(tiers))
     if lsd and not meta.info.private:
         services.append(lsd_service(host=host))
+    web_seeds = [*meta.url_list, *(magnet.web_seeds if magnet is not None else ())]
+    if web_seeds:
+        from torrentish.services.webseed import webseed_service
+
+        services.append(webseed_service(web_seeds))
     return services
