@@ -207,3 +207,35 @@ def test_curl_and_aria2_download_the_files_from_another_namespace(tree, tmp_path
         assert aria.returncode == 0, aria.stdout + aria.stderr
         assert (out / "video.mp4").read_bytes() == (tree / "day 2" / "sea & sky.mp4").read_bytes()
         proc.stop(signal.SIGINT)
+
+
+# -- get follows the link while any one of its sources answers ---------------------------------------
+
+@pytest.mark.parametrize("http", [True, False], ids=["with-web-seed", "peer-only"])
+async def test_get_takes_the_metadata_from_the_peer_when_every_xs_source_fails(tree, tmp_path, nursery, caplog, http):
+    from urllib.parse import quote
+
+    from tests.support import free_port
+    from torrentish.app.trackerless import get_function, get_magnet
+    from torrentish.services.discovery.sources import exact_sources
+
+    details, stop = await _running_share(nursery, tree, http=http)
+    link = details.magnet
+    dead = f"http://127.0.0.1:{free_port()}/x.torrent"  # as if a firewall closed those ports
+    for url in exact_sources(link):
+        link = link.replace("xs=" + quote(url, safe=""), "xs=" + quote(dead, safe=""))
+    assert exact_sources(link) == [dead]
+    from torrentish.app import trackerless
+
+    trackerless.LOGGER.addHandler(caplog.handler)  # whatever an earlier command's logging set up
+    try:
+        function, source = await trio.to_thread.run_sync(lambda: get_function(link, dht=False, lsd=False))
+    finally:
+        trackerless.LOGGER.removeHandler(caplog.handler)
+    assert function is get_magnet
+    assert "taking the metadata from peers instead" in caplog.text
+    with trio.fail_after(30):
+        result = await function(**source, out_dir=tmp_path / "out", port=0, host="127.0.0.1", resume=None)
+    assert result.complete
+    assert (tmp_path / "out" / "holiday" / "beach.jpg").read_bytes() == (tree / "beach.jpg").read_bytes()
+    stop.set()

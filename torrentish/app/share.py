@@ -215,6 +215,8 @@ async def share(
             wport = await _start_server(nursery, web.serve, "HTTP server", bind, http_port, strict_ports)
             page_urls = tuple(f"http://{h}:{wport}/" for h in hosts)
             web_seeds = tuple(f"http://{h}:{wport}{FILES_ROOT}" for h in hosts)
+            # A second way to the .torrent, for a link whose tracker port is closed to the other side.
+            torrent_urls += tuple(f"http://{h}:{wport}{web.torrent_path}" for h in hosts)
         url_list = [*meta.url_list, *(u for u in web_seeds if u not in meta.url_list)]
         torrent_bytes = build_torrent(info.raw, announce_list=tiers, url_list=url_list, created_by=meta.created_by)
         if web is not None:
