@@ -133,8 +133,16 @@ class WebSeed:
             torrent.refill_all()  # what we let go may be wanted by the peers at once
 
     def _pick(self, worker: _Worker, everything: Bitfield, want: int) -> list:
+        """Blocks for one worker: where to start is the picker's choice (rarest first, file
+        priorities...); from there the pieces that follow, so that one HTTP request fetches a
+        long stretch rather than scattered pieces."""
         picker = self.torrent.picker
-        blocks = picker.pick(worker, everything, want)
+        blocks = picker.pick(worker, everything, 1)
+        if not blocks:
+            return blocks
+        start = blocks[0].index
+        span = -(-want * BLOCK_SIZE // self.torrent.geometry.piece_length)
+        blocks += picker.pick(worker, everything, want - 1, allowed=range(start, min(start + span, everything.size)))
         if not picker.endgame or len(self.workers) < 2:
             return blocks
         # Endgame duplicates are for racing a slow source, not this server's other worker.
