@@ -239,3 +239,25 @@ async def test_get_takes_the_metadata_from_the_peer_when_every_xs_source_fails(t
     assert result.complete
     assert (tmp_path / "out" / "holiday" / "beach.jpg").read_bytes() == (tree / "beach.jpg").read_bytes()
     stop.set()
+
+
+@pytest.mark.interop
+def test_libtorrent_downloads_from_the_shares_web_seed_alone(tree, tmp_path, logs):
+    require_tool("libtorrent")
+    from tests.support.lt import LtSession
+    from torrentish.formats.metainfo import build_torrent
+
+    with _share_process(tree, tmp_path, logs) as proc:
+        _page_url(proc)
+        meta = load_torrent(tmp_path / "holiday.torrent")
+        assert meta.url_list and meta.url_list[0].endswith("/files/")
+        # The web seed and nothing else: no tracker, no peer.
+        only_web = tmp_path / "web-only.torrent"
+        only_web.write_bytes(build_torrent(meta.info.raw, url_list=list(meta.url_list)))
+        with LtSession(logs / "lt.log") as session:
+            handle = session.leech(only_web, tmp_path / "lt")
+            session.wait_seeding(handle, timeout=60)
+        assert " connected (" not in proc.stdout_path.read_text(), "libtorrent reached the seed as a peer"
+        proc.stop(signal.SIGINT)
+    for path in ("beach.jpg", "day 2/sea & sky.mp4"):
+        assert (tmp_path / "lt" / "holiday" / path).read_bytes() == (tree / path).read_bytes()
