@@ -99,3 +99,24 @@ def test_reply_checks_never_raise_and_accept_only_the_range(status, headers, sta
         assert status in (200, 206)
         if status == 206:
             assert parse_content_range(headers["content-range"])[:2] == (start, start + length - 1)
+
+
+@given(st.lists(st.integers(1, 5000), min_size=1, max_size=30), st.binary(min_size=1, max_size=1))
+def test_the_block_cutter_hands_on_whole_blocks_however_the_bytes_are_chunked(cuts, fill):
+    from types import SimpleNamespace
+
+    from torrentish.services.webseed.service import _BlockCutter
+
+    run = [(3, 0, 4000), (3, 4000, 4000), (3, 8000, 1234)]
+    data = bytes(range(256)) * 37 + fill * (9234 - 256 * 37)
+    got = []
+    torrent = SimpleNamespace(add_block=lambda worker, index, begin, block: got.append((index, begin, bytes(block))))
+    cutter = _BlockCutter(torrent, object(), run)
+    position = 0
+    for cut in cuts * 10:
+        if position >= len(data):
+            break
+        cutter.feed(data[position:position + cut])
+        position += cut
+    cutter.feed(data[position:])
+    assert got == [(3, b, data[b:b + n]) for _, b, n in run]

@@ -202,20 +202,38 @@ def _runs(torrent: Torrent, blocks) -> list[tuple[int, list[tuple[int, int, int]
 
 
 class _BlockCutter:
-    """Cuts the bytes of a run into its blocks and hands each whole block to the torrent."""
+    """Cuts the bytes of a run into its blocks and hands each whole block to the torrent.
+
+    Blocks that lie whole in a chunk go on as views into it (the torrent copies each block
+    once, into its piece); only a block split between two chunks is put together here."""
 
     def __init__(self, torrent: Torrent, worker: _Worker, run: list[tuple[int, int, int]]):
         self.torrent = torrent
         self.worker = worker
         self.blocks = iter(run)
         self.current = next(self.blocks)
-        self.buffer = bytearray()
+        self.partial = bytearray()
 
     def feed(self, data: bytes) -> None:
-        self.buffer += data
-        while self.current is not None and len(self.buffer) >= self.current[2]:
-            index, begin, length = self.current
-            block = bytes(self.buffer[:length])
-            del self.buffer[:length]
-            self.torrent.add_block(self.worker, index, begin, block)
+        view = memoryview(data)
+        add_block, worker = self.torrent.add_block, self.worker
+        if self.partial:
+            missing = self.current[2] - len(self.partial)
+            self.partial += view[:missing]
+            view = view[missing:]
+            if len(self.partial) < self.current[2]:
+                return
+            self._emit(bytes(self.partial))
+            self.partial.clear()
+        while self.current is not None and len(view) >= self.current[2]:
+            length = self.current[2]
+            add_block(worker, self.current[0], self.current[1], view[:length])
             self.current = next(self.blocks, None)
+            view = view[length:]
+        if len(view) and self.current is not None:
+            self.partial += view
+
+    def _emit(self, block) -> None:
+        index, begin, _ = self.current
+        self.torrent.add_block(self.worker, index, begin, block)
+        self.current = next(self.blocks, None)
