@@ -11,6 +11,9 @@ a client cannot make it grow or hang: at most `max_connections` connections are 
 must arrive within `request_timeout` and an idle keep-alive connection is closed after
 `idle_timeout`. A malformed request gets h11's status (400, 413, 431...) and the connection
 closes. An exception from the handler is a bug: it is logged and answered 500.
+
+A response's body is bytes, or for a large file a `write_body` that sends it in chunks (share's
+files): only a chunk at a time is in memory, and an OSError while it sends closes the connection.
 """
 
 from __future__ import annotations

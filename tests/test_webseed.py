@@ -1,4 +1,5 @@
-"""formats/webseed.py: BEP 19 file URLs, range plans over files (and pad files), reply checks."""
+"""Web seeds, the parts without a server: BEP 19 file URLs, range plans over files (and pad files),
+reply checks (formats/webseed.py); the block cutter and the retry schedule (services/webseed)."""
 
 from __future__ import annotations
 
@@ -120,3 +121,27 @@ def test_the_block_cutter_hands_on_whole_blocks_however_the_bytes_are_chunked(cu
         position += cut
     cutter.feed(data[position:])
     assert got == [(3, b, data[b:b + n]) for _, b, n in run]
+
+
+async def test_failures_back_off_doubling_up_to_the_cap_then_drop_the_server(autojump_clock):
+    """The retry schedule of services/webseed, in virtual time."""
+    from types import SimpleNamespace
+
+    import trio
+
+    from torrentish import events as ev
+    from torrentish.services.webseed.service import WebSeed, WebSeedSettings
+
+    published = []
+    torrent = SimpleNamespace(events=SimpleNamespace(publish=published.append))
+    seed = WebSeed(torrent, "http://h/f", WebSeedSettings(retry_delay=1.0, max_retry_delay=5.0, max_failures=6))
+    waits = []
+    with trio.CancelScope() as scope:
+        seed._scope = scope
+        for _ in range(6):
+            before = trio.current_time()
+            await seed._failed("HTTP status 503")
+            waits.append(trio.current_time() - before)
+    assert waits[:5] == [1.0, 2.0, 4.0, 5.0, 5.0]  # the sixth failure drops it: no wait, cancelled
+    assert seed.dropped is not None and "6 failures in a row" in seed.dropped
+    assert [e.dropped for e in published if isinstance(e, ev.WebSeedFailed)] == [False] * 5 + [True]
