@@ -5,6 +5,7 @@ one: the download completes from the others and the bad server is dropped."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,13 @@ from torrentish.services.webseed import WebSeedSettings, webseed_service
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
 FAST_RETRY = WebSeedSettings(retry_delay=0.01, max_retry_delay=0.05, max_failures=3, request_bytes=64 * KiB,
-                             idle_poll=0.05, timeout=5.0)
+                             idle_poll=0.05, timeout=1.0, min_rate=256 * KiB)  # 64 KiB: 1.25 s at most
+
+
+def slow(rate: str) -> str:
+    """nginx configuration that sends at most `rate` per connection. Without sendfile and with
+    small buffers, so that even a 64 KiB range is paced (else it leaves in one socket write)."""
+    return f"sendfile off; output_buffers 1 8k; limit_rate {rate};"
 
 
 def recorder(found: list):
@@ -84,7 +91,7 @@ async def test_web_seed_and_a_peer_share_the_work(tmp_path: Path):
                                  max_up=512 * KiB, ready=ready))
 
     # Slow enough that the peer does part of the work, fast enough that the web seed does too.
-    with nginx_serving(tmp_path / "www", tmp_path / "nginx", extra="limit_rate 256k;") as base:
+    with nginx_serving(tmp_path / "www", tmp_path / "nginx", extra=slow("256k")) as base:
         async with trio.open_nursery() as nursery:
             port: list[int] = []
             nursery.start_soon(seeder, lambda client, torrent: port.append(client.port))
@@ -123,22 +130,34 @@ def bad_server(data: bytes, mode: str):
         if mode == "wrong-bytes":
             body = bytes(b ^ 0x5A for b in body)
         headers = [("Content-Range", f"bytes {first}-{last}/{len(data)}")]
+        if mode == "drip":  # a byte at a time, each well within the timeout between bytes
+
+            async def write_body(send) -> None:
+                for i in range(len(body)):
+                    await send(body[i:i + 1])
+                    await trio.sleep(0.2)
+
+            return HttpResponse(206, content_type="application/octet-stream", headers=headers,
+                                write_body=write_body, length=len(body))
         return HttpResponse(206, body, "application/octet-stream", headers)
 
     return handler
 
 
-@pytest.mark.parametrize("mode", ["wrong-bytes", "404", "short", "ignores-range"])
+@pytest.mark.parametrize("mode", ["wrong-bytes", "404", "short", "ignores-range", "drip"])
 async def test_a_bad_server_is_dropped_and_the_good_one_completes(tmp_path: Path, mode: str):
     payload = make_single_file(tmp_path / "www", size=1024 * KiB + 5)
     meta, _ = info_of(payload, tmp_path)
     events: list = []
-    with nginx_serving(tmp_path / "www", tmp_path / "nginx", extra="limit_rate 512k;") as base:
+    settings, rate = FAST_RETRY, "512k"
+    if mode == "drip":  # dropped at its first request's deadline (~1.06 s), long before nginx is done (~2 s)
+        settings, rate = replace(FAST_RETRY, max_failures=1, min_rate=1024 * KiB), "256k"
+    with nginx_serving(tmp_path / "www", tmp_path / "nginx", extra=slow(rate)) as base:
         async with trio.open_nursery() as nursery:
             server = HttpServer(bad_server(payload.root.read_bytes(), mode))
             bad_port = await nursery.start(server.serve, "127.0.0.1", 0)
             bad = f"http://127.0.0.1:{bad_port}/{payload.name}"
-            services = [recorder(events), webseed_service([bad, base + payload.name], FAST_RETRY)]
+            services = [recorder(events), webseed_service([bad, base + payload.name], settings)]
             with trio.fail_after(60):
                 result = await get(meta.info, tmp_path / "out", services=services, resume=None)
             nursery.cancel_scope.cancel()

@@ -57,7 +57,7 @@ async def fetch_segment(http: httpx.AsyncClient, segment: Segment, on_data: Call
                 await pace(len(chunk))
             if got < segment.length:
                 raise WebSeedError(f"reply ended after {got} of {segment.length} bytes")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WebSeedError(reason) from None
     except (httpx.InvalidURL, ValueError) as exc:

@@ -45,6 +45,7 @@ class WebSeedSettings:
     max_retry_delay: float = 120.0
     max_failures: int = 6  # failures in a row before the server is dropped
     timeout: float = 30.0  # between bytes of a reply
+    min_rate: float = 16 * 1024  # bytes/s: a request slower than this on the whole (plus `timeout`) fails
     connect_timeout: float = 10.0
     max_redirects: int = 3
     idle_poll: float = 0.5  # how often an idle worker asks the picker again
@@ -157,11 +158,15 @@ class WebSeed:
         torrent = self.torrent
         cutter = _BlockCutter(torrent, worker, run)
         total = sum(length for _, _, length in run)
-        for segment in plan_ranges(torrent.info, self.url, offset, total):
-            if segment.padding:
-                cutter.feed(bytes(segment.length))
-                continue
-            await fetch_segment(http, segment, cutter.feed, self._pace)
+        # A server that drips a byte just within `timeout` must not hold the blocks forever.
+        with trio.move_on_after(self.settings.timeout + total / self.settings.min_rate) as deadline:
+            for segment in plan_ranges(torrent.info, self.url, offset, total):
+                if segment.padding:
+                    cutter.feed(bytes(segment.length))
+                    continue
+                await fetch_segment(http, segment, cutter.feed, self._pace)
+        if deadline.cancelled_caught:
+            raise WebSeedError(f"slower than {self.settings.min_rate / 1024:.0f} KiB/s")
 
     async def _pace(self, n: int) -> None:
         torrent = self.torrent
