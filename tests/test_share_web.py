@@ -261,3 +261,31 @@ def test_libtorrent_downloads_from_the_shares_web_seed_alone(tree, tmp_path, log
         proc.stop(signal.SIGINT)
     for path in ("beach.jpg", "day 2/sea & sky.mp4"):
         assert (tmp_path / "lt" / "holiday" / path).read_bytes() == (tree / path).read_bytes()
+
+
+@pytest.mark.interop
+def test_get_of_a_shares_link_through_a_firewall_on_its_http_ports(tree, tmp_path, logs):
+    """The share's host drops TCP to its tracker and HTTP ports: both xs= and the web seed fail,
+    and `get` still completes, with the metadata and the data from the x.pe peer."""
+    from tests.support.netns import Lan, require_netns
+
+    require_netns()
+    require_tool("nft")
+    env = dict(os.environ, TORRENTISH_STATE_DIR=str(tmp_path / "get-state"), PYTHONPATH=str(ROOT), COLUMNS="400")
+    with Lan(2) as lan, _share_process(tree, tmp_path, logs, lan.command(0, []), host=None) as proc:
+        _page_url(proc)
+        printed = proc.stdout_path.read_text()
+        magnet = next(x.split("magnet: ", 1)[1] for x in printed.splitlines() if x.startswith("magnet: "))
+        tracker_port = re.search(r"tracker: http://[^:]+:(\d+)/", printed).group(1)
+        http_port = re.search(r"download page \(and web seed\): http://[^:]+:(\d+)/", printed).group(1)
+        rules = (f"table inet wall {{\n chain input {{\n type filter hook input priority 0;\n"
+                 f" tcp dport {{ {tracker_port}, {http_port} }} drop\n }}\n}}\n")
+        subprocess.run(lan.command(0, ["nft", "-f", "-"]), input=rules, text=True, check=True)
+        argv = [*TORRENTISH, "get", magnet, "-o", tmp_path / "dl", "--no-dht", "--no-lsd", "--no-port-mapping", "-v"]
+        with ManagedProcess("get", lan.command(1, argv), logs, cwd=tmp_path, env=env) as get_proc:
+            assert get_proc.wait_exit(60) == 0, get_proc.report()
+            output = get_proc.stdout_path.read_text() + get_proc.stderr_path.read_text()
+        proc.stop(signal.SIGINT)
+    assert "taking the metadata from peers instead" in output
+    for path in ("beach.jpg", "day 2/sea & sky.mp4"):
+        assert (tmp_path / "dl" / "holiday" / path).read_bytes() == (tree / path).read_bytes()
