@@ -174,6 +174,7 @@ def test_share_command_prints_what_the_other_machine_needs(tree, tmp_path, logs)
     assert "sharing album (" in out and "seeding on port" in out and "(127.0.0.1): 127.0.0.1" in out
     assert "tracker: http://127.0.0.1:" in out and "local peer discovery: off" in out
     assert "download page (and web seed): http://127.0.0.1:" in out
+    assert "  or a browser (a phone: scan the QR code): http://127.0.0.1:" in out
     assert f"torrent file: {tmp_path / 'album.torrent'}" in out
     assert "  torrentish get 'magnet:?xt=urn:btih:" in out and "  aria2c --seed-time=0 'http://127.0.0.1:" in out
     assert "█" in out  # the QR code

@@ -70,6 +70,8 @@ def _details_lines(details) -> list[str]:
     lines += ["", "on the other machine:", f"  {details.get_command()}"]
     if details.aria2_command():
         lines.append(f"  {details.aria2_command()}")
+    if details.page_urls:
+        lines.append(f"  or a browser (a phone: scan the QR code): {details.page_urls[0]}")
     lines += ["", f"magnet: {details.magnet}"]
     return lines
 
