@@ -289,3 +289,25 @@ def test_get_of_a_shares_link_through_a_firewall_on_its_http_ports(tree, tmp_pat
     assert "taking the metadata from peers instead" in output
     for path in ("beach.jpg", "day 2/sea & sky.mp4"):
         assert (tmp_path / "dl" / "holiday" / path).read_bytes() == (tree / path).read_bytes()
+
+
+@given(st.text(max_size=60), st.one_of(st.none(), st.text(max_size=40)), st.sampled_from(["GET", "HEAD", "POST"]))
+def test_any_request_gets_a_bounded_answer(target, range_header, method):
+    """share's handler, called directly: every target and Range gets 200/206/404/405/416 with a
+    body (or a body writer) no longer than the file."""
+    import hashlib
+
+    from torrentish.app.share_web import ShareWeb
+    from torrentish.formats.bencoding import encode
+    from torrentish.formats.metainfo import parse_info
+    from torrentish.net.http_server import HttpRequest
+
+    info = parse_info(encode({b"name": b"f.bin", b"length": 1000, b"piece length": 16384,
+                              b"pieces": hashlib.sha1().digest()}))
+    web = ShareWeb(info, Path("/nonexistent"), b"d8:announce0:e")
+    headers = {} if range_header is None else {"range": range_header}
+    for path in ("/" + target, "//[" + target, "/files/f.bin", "/files/f.bin?" + target):
+        reply = trio.run(web._request, HttpRequest(method, path, headers, b"", ("127.0.0.1", 1)))
+        assert reply.status in (200, 206, 404, 405, 416)
+        if reply.write_body is not None:
+            assert 0 < reply.length <= 1000 if reply.status == 206 else reply.length == 1000

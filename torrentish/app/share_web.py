@@ -18,7 +18,7 @@ read in chunks in a worker thread, so a download of any size holds one chunk in 
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import trio
 
@@ -63,7 +63,8 @@ class ShareWeb:
     async def _request(self, request: HttpRequest) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
             return HttpResponse(405, b"only GET and HEAD\n", headers=[("Allow", "GET, HEAD")])
-        path = urlsplit(request.target).path
+        # The path is what precedes any query; never parsed as a URL ("//[x" is no host of ours).
+        path = request.target.split("?", 1)[0].split("#", 1)[0]
         if path in ("/", "/index.html"):
             # A multi-file torrent's paths all start with its name, which heads the page.
             skip = len(FILES_ROOT) + (len(self.info.name) + 1 if self.info.multi_file else 0)
