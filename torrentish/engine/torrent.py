@@ -117,6 +117,7 @@ class Torrent:
         # that set the DHT bit; PORT messages from peers go to `on_dht_node((ip, port))`.
         self.dht_port: int | None = None
         self.on_dht_node = None
+        self.web_seeds: list = []  # the BEP 19 servers fetching for us (services/webseed), for status
         self.connector = Connector(self)
         self.uploads = Uploads(self)
         # How we share what we have: BEP 3, or BEP 16 super-seeding for an initial seed (run()).

@@ -25,6 +25,7 @@ import trio
 
 from torrentish import events as ev
 from torrentish.core.bitfield import Bitfield
+from torrentish.core.rates import RateMeter
 from torrentish.formats.geometry import BLOCK_SIZE
 from torrentish.formats.webseed import plan_ranges
 from torrentish.services.webseed.fetch import WebSeedError, fetch_segment, open_web_client
@@ -87,6 +88,7 @@ class WebSeed:
         self.failures = 0  # in a row
         self.dropped: str | None = None
         self.workers: list[_Worker] = []
+        self.down = RateMeter()  # payload bytes/s from this server (status: "sending to us")
 
     @property
     def downloaded(self) -> int:
@@ -97,6 +99,7 @@ class WebSeed:
         torrent, s = self.torrent, self.settings
         everything = Bitfield.full(torrent.num_pieces)
         torrent.picker.peer_bitfield(everything)
+        torrent.web_seeds.append(self)
         try:
             async with open_web_client(timeout=s.timeout, connect_timeout=s.connect_timeout,
                                        max_redirects=s.max_redirects, connections=s.connections) as http:
@@ -108,6 +111,7 @@ class WebSeed:
                         nursery.start_soon(self._work, http, worker, everything)
         finally:
             torrent.picker.peer_lost(everything)
+            torrent.web_seeds.remove(self)
 
     async def _work(self, http, worker: _Worker, everything: Bitfield) -> None:
         torrent, s = self.torrent, self.settings
@@ -172,6 +176,7 @@ class WebSeed:
         torrent = self.torrent
         now = trio.current_time()
         torrent.down.add(n, now)
+        self.down.add(n, now)
         delay = torrent.download_delay(n, now)
         if delay > 0:
             await trio.sleep(delay)
