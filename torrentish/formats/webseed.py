@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from torrentish.formats.geometry import PieceGeometry
 from torrentish.formats.metainfo import Info
 
 __all__ = ["Segment", "file_url", "plan_ranges", "check_range_reply", "parse_content_range"]
@@ -47,10 +48,11 @@ def file_url(info: Info, base_url: str, file_index: int) -> str:
     return root + "/".join(quote(component) for component in entry.path)
 
 
-def plan_ranges(info: Info, base_url: str, offset: int, length: int) -> Iterator[Segment]:
-    """The range requests (and pad-file zeros) covering torrent bytes [offset, offset+length)."""
-    geometry = info.geometry()
-    for index, start, span in geometry.file_spans(offset, length):
+def plan_ranges(info: Info, base_url: str, offset: int, length: int,
+                geometry: PieceGeometry | None = None) -> Iterator[Segment]:
+    """The range requests (and pad-file zeros) covering torrent bytes [offset, offset+length);
+    `geometry` is info's, if the caller has it at hand."""
+    for index, start, span in (geometry or info.geometry()).file_spans(offset, length):
         entry = info.files[index]
         if entry.padding:
             yield Segment("", start, span, entry.length, padding=True)

@@ -164,7 +164,7 @@ class WebSeed:
         total = sum(length for _, _, length in run)
         # A server that drips a byte just within `timeout` must not hold the blocks forever.
         with trio.move_on_after(self.settings.timeout + total / self.settings.min_rate) as deadline:
-            for segment in plan_ranges(torrent.info, self.url, offset, total):
+            for segment in plan_ranges(torrent.info, self.url, offset, total, torrent.geometry):
                 if segment.padding:
                     cutter.feed(bytes(segment.length))
                     continue
