@@ -78,6 +78,7 @@ def tree(tmp_path, monkeypatch):
 
 
 async def _running_share(nursery, path: Path, **options):
+    options.setdefault("torrent_out", path.parent / f"{path.name}.torrent")  # not in the working directory
     found: list = []
     ready = trio.Event()
     stop = trio.Event()
