@@ -54,7 +54,9 @@ LEVELS: dict[type, int] = {
     ev.Completed: logging.INFO,
     ev.TrackerReply: logging.INFO,
     ev.TrackerFailed: logging.WARNING,
-    ev.WebSeedFailed: logging.WARNING,
+    # A share's link names a web seed on every address of its machine, most of them out of
+    # reach of any one downloader: not worth a warning each, the peers carry on.
+    ev.WebSeedFailed: logging.INFO,
     ev.PeersFound: logging.INFO,
     ev.PortMapped: logging.INFO,
     # Most networks have no gateway for one protocol or another: not worth a warning.
