@@ -117,6 +117,7 @@ class Torrent:
         # that set the DHT bit; PORT messages from peers go to `on_dht_node((ip, port))`.
         self.dht_port: int | None = None
         self.on_dht_node = None
+        self.web_seeds: list = []  # the BEP 19 servers fetching for us (services/webseed), for status
         self.connector = Connector(self)
         self.uploads = Uploads(self)
         # How we share what we have: BEP 3, or BEP 16 super-seeding for an initial seed (run()).
@@ -488,6 +489,11 @@ class Torrent:
             del self.assembly[index]
             assert self._nursery is not None
             self._nursery.start_soon(verify_piece, self, buffer)
+
+    def add_block(self, source, index: int, begin: int, block: bytes) -> None:
+        """A block from a source that is not a peer connection (a web seed): `source` is what
+        asked the picker for it, with a peer's `downloaded`, `ban_key` and `send_cancel`."""
+        self._on_piece(source, msg.Piece(index, begin, block))
 
     # --------------------------------------------------------------------- requests out
     def fill_requests(self, peer: PeerConnection) -> None:
