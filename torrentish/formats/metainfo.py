@@ -24,12 +24,22 @@ Decisions the BEPs leave open:
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from torrentish.formats import bencoding
+from torrentish.formats import bencoding, metainfo_v2
+from torrentish.formats.fields import (
+    MAX_FILES,
+    MAX_PATH_BYTES,
+    MAX_TOTAL_LENGTH,
+    _check_component,
+    _field,
+    _int_in,
+    _text,
+    _type_name,
+    _utf8_override,
+)
 from torrentish.errors import BencodeError, MetainfoError
 
 if TYPE_CHECKING:
@@ -40,13 +50,7 @@ __all__ = ["FileEntry", "Info", "Metainfo", "parse_torrent", "load_torrent", "pa
 
 MIN_PIECE_LENGTH = 1 << 10
 MAX_PIECE_LENGTH = 1 << 28
-MAX_TOTAL_LENGTH = 1 << 50  # 1 PiB: far beyond any real torrent, well within int64 arithmetic
-MAX_FILES = 1_000_000
-MAX_PATH_BYTES = 4096  # PATH_MAX on Linux: a longer path could never be created anyway
 HASH_LENGTH = 20
-
-_BAD_CHARACTER = re.compile(r"[\x00-\x1f\x7f/\\]")
-_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 @dataclass(frozen=True)
@@ -126,66 +130,6 @@ class Metainfo:
         return ((self.announce,),) if self.announce else ()
 
 
-# -- reading fields --------------------------------------------------------------------------
-
-_TYPE_NAMES = {bytes: "a string", int: "an integer", list: "a list", dict: "a dictionary"}
-
-
-def _type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _field(d: dict, key: bytes, kind: type, where: str, required: bool = True) -> Any:
-    """d[key], checked to be of kind; None when absent and not required."""
-    value = d.get(key)
-    name = f"{where}{key.decode()!r}"
-    if value is None:
-        if required:
-            raise MetainfoError(f"{name} is missing")
-        return None
-    if type(value) is not kind:
-        raise MetainfoError(f"{name} must be {_TYPE_NAMES[kind]}, not {_type_name(value)}")
-    return value
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
-
-
-def _utf8_override(d: dict, key: bytes, kind: type) -> Any:
-    """The value of key + '.utf-8' if it is of kind and (all of it) valid UTF-8, else None."""
-    value = d.get(key + b".utf-8")
-    if type(value) is not kind:
-        return None
-    try:
-        if kind is bytes:
-            return value.decode("utf-8")
-        if value and all(type(c) is bytes for c in value):
-            return [c.decode("utf-8") for c in value]
-    except UnicodeDecodeError:
-        pass
-    return None
-
-
-def _check_component(component: str, where: str) -> None:
-    if not component:
-        raise MetainfoError(f"{where} is empty")
-    if component in (".", ".."):
-        raise MetainfoError(f"{where} is {component!r}: a path component may not be '.' or '..'")
-    bad = _BAD_CHARACTER.search(component)
-    if bad:
-        raise MetainfoError(f"{where} {component[:60]!r} contains the character {bad.group()!r}")
-    if _DRIVE.match(component):
-        raise MetainfoError(f"{where} {component[:60]!r} starts with a drive letter")
-
-
-def _int_in(d: dict, key: bytes, where: str, low: int, high: int) -> int:
-    value = _field(d, key, int, where)
-    if not low <= value <= high:
-        raise MetainfoError(f"{where}{key.decode()!r} is {value}, outside {low}..{high}")
-    return value
-
-
 # -- the info dictionary ---------------------------------------------------------------------
 
 
@@ -242,8 +186,6 @@ def _check_collisions(entries: list[FileEntry]) -> None:
 def _info_from_dict(info: Any, raw: bytes) -> Info:
     if type(info) is not dict:
         raise MetainfoError(f"'info' must be a dictionary, not {_type_name(info)}")
-    from torrentish.formats import metainfo_v2
-
     is_v2 = metainfo_v2.check_meta_version(info)
     raw_name = _field(info, b"name", bytes, "info ")
     name = _utf8_override(info, b"name", bytes) or _text(raw_name)
@@ -301,8 +243,6 @@ def _info_from_dict(info: Any, raw: bytes) -> Info:
 
 
 def _v2_only_info(info: dict, raw: bytes, name: str, piece_length: int, v2_files: list, multi: bool) -> Info:
-    from torrentish.formats import metainfo_v2
-
     entries, offset = [], 0
     for path, length, padding in metainfo_v2.v2_layout(v2_files, piece_length):
         entries.append(FileEntry(path, length, offset, padding=padding))
@@ -407,9 +347,7 @@ def parse_torrent(data: bytes) -> Metainfo:
     info = _info_from_dict(top[b"info"], bytes(data[start:end]))
     layers = {}
     if info.has_v2:
-        from torrentish.formats.metainfo_v2 import parse_piece_layers
-
-        layers = parse_piece_layers(top, v2_files(info), info.piece_length)
+        layers = metainfo_v2.parse_piece_layers(top, v2_files(info), info.piece_length)
     return Metainfo(
         info=info,
         announce=_optional_text(top, b"announce"),
@@ -424,9 +362,7 @@ def parse_torrent(data: bytes) -> Metainfo:
 
 def v2_files(info: Info) -> list:
     """The v2 files of info (not padding), as metainfo_v2.V2File."""
-    from torrentish.formats.metainfo_v2 import V2File
-
-    return [V2File(f.path, f.length, f.pieces_root) for f in info.files if not f.padding]
+    return [metainfo_v2.V2File(f.path, f.length, f.pieces_root) for f in info.files if not f.padding]
 
 
 def load_torrent(path: Any) -> Metainfo:
@@ -480,6 +416,7 @@ def build_torrent(
     comment: str | None = None,
     created_by: str | None = None,
     creation_date: int | None = None,
+    piece_layers: dict[bytes, bytes] | None = None,
 ) -> bytes:
     """A canonical .torrent file around info_raw, which is kept byte for byte (its hash stays).
 
@@ -501,6 +438,8 @@ def build_torrent(
         before["created by"] = created_by
     if creation_date is not None:
         before["creation date"] = creation_date
+    if piece_layers:
+        after["piece layers"] = dict(piece_layers)
     if url_list:
         after["url-list"] = [url_list] if isinstance(url_list, str) else list(url_list)
     # Splice the info bytes in at their sorted place rather than re-encode them.

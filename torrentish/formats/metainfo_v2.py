@@ -28,10 +28,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from torrentish.errors import MetainfoError
-from torrentish.formats import merkle
+from torrentish.formats import bencoding, merkle
+from torrentish.formats.fields import (
+    MAX_FILES,
+    MAX_PATH_BYTES,
+    MAX_TOTAL_LENGTH,
+    _check_component,
+    _field,
+    _int_in,
+    _text,
+    _type_name,
+)
 from torrentish.formats.merkle import BLOCK_SIZE, HASH_SIZE
 
-__all__ = ["V2File", "parse_file_tree", "v2_layout", "check_hybrid", "parse_piece_layers",
+__all__ = ["V2File", "parse_file_tree", "v2_layout", "check_hybrid", "parse_piece_layers", "build_info_v2",
            "file_tree_dict", "META_VERSION", "pieces_of_file"]
 
 META_VERSION = 2
@@ -59,8 +69,6 @@ def check_meta_version(info: dict) -> bool:
 
 def parse_file_tree(info: dict, name: str) -> tuple[list[V2File], bool]:
     """The files of info's ``file tree`` in order, and whether the torrent is multi-file."""
-    from torrentish.formats.metainfo import MAX_FILES, MAX_PATH_BYTES, _check_component, _field, _text, _type_name
-
     tree = _field(info, b"file tree", dict, "info ")
     if not tree:
         raise MetainfoError("info 'file tree' is empty")
@@ -96,8 +104,6 @@ def parse_file_tree(info: dict, name: str) -> tuple[list[V2File], bool]:
 
 
 def _file_node(node: dict, path: tuple[str, ...], where: str) -> V2File:
-    from torrentish.formats.metainfo import MAX_TOTAL_LENGTH, _field, _int_in, _type_name
-
     if len(node) != 1:
         raise MetainfoError(f"{where} is a file and may not have other entries beside ''")
     props = node[b""]
@@ -157,8 +163,6 @@ def pieces_of_file(length: int, piece_length: int) -> int:
 
 def parse_piece_layers(top: dict, files: list[V2File], piece_length: int) -> dict[bytes, bytes]:
     """The checked piece layers of every file larger than a piece, by pieces root."""
-    from torrentish.formats.metainfo import _type_name
-
     layers = top.get(b"piece layers")
     needed = {f.pieces_root: f for f in files if f.length > piece_length}
     if layers is None:
@@ -201,3 +205,52 @@ def file_tree_dict(files: list[tuple[tuple[str, ...], int, bytes | None]], multi
         node[(components if multi_file else (name,))[-1]] = {"": leaf}
     return tree
 
+
+
+def build_info_v2(
+    name: str,
+    piece_length: int,
+    files: list[tuple[tuple[str, ...], int, bytes | None]],
+    multi_file: bool,
+    private: bool = False,
+    v1_pieces: bytes | None = None,
+) -> bytes:
+    """A canonical bencoded v2 info dict, hybrid when v1_pieces (SHA-1s over the padded stream) is given.
+
+    Not parsed back here (that would be an import cycle): build_torrent checks it.
+
+    files are (components under the torrent directory, length, pieces root), in file tree order
+    (sorted component by component). A hybrid's v1 part gets a pad file before each non-empty file
+    that does not start on a piece boundary, as in ``v2_layout``; checked by parse_info.
+    """
+    info: dict[str, Any] = {
+        "file tree": file_tree_dict(files, multi_file, name),
+        "meta version": META_VERSION,
+        "name": name,
+        "piece length": piece_length,
+    }
+    if v1_pieces is not None:
+        info["pieces"] = bytes(v1_pieces)
+        if multi_file:
+            v2 = [V2File((name, *c), length, root) for c, length, root in files]
+            info["files"] = [
+                {"attr": "p", "length": length, "path": list(path[1:])} if padding else {"length": length, "path": list(path[1:])}
+                for path, length, padding in v2_layout(v2, piece_length)
+            ]
+        else:
+            info["length"] = files[0][1]
+    if private:
+        info["private"] = 1
+    return bencoding.encode(info)  # checked by build_torrent
+
+
+def expected_piece_hashes(length: int, root: bytes | None, piece_length: int, layers: dict[bytes, bytes]) -> list[bytes] | None:
+    """A file's piece hashes as its torrent gives them, or None when its piece layer is not known."""
+    if not length or root is None:
+        return []
+    if length <= piece_length:
+        return [root]
+    layer = layers.get(root)
+    if layer is None:
+        return None
+    return [layer[i : i + HASH_SIZE] for i in range(0, len(layer), HASH_SIZE)]
