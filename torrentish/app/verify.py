@@ -62,7 +62,8 @@ def verify(
             cancel=cancel,
         )
     if info.has_v2:
-        matching, unknown = _good_v2(info, paths, piece_layers or {}, workers, progress, cancel)
+        layers = info.piece_layers if piece_layers is None else piece_layers
+        matching, unknown = _good_v2(info, paths, layers, workers, progress, cancel)
         # A hybrid whose piece layers we lack (metadata from a magnet link) still has its SHA-1s.
         good &= matching | unknown if info.has_v1 else matching
     good_bytes = sum(geometry.piece_size(index) for index in good)

@@ -33,8 +33,9 @@ from torrentish.engine.super_seeding import SuperSeeding
 from torrentish.engine.uploads import Uploads
 from torrentish.engine.verification import verify_piece
 from torrentish.engine.status import progress_event
-from torrentish.errors import ProtocolError
+from torrentish.errors import ProtocolError, TorrentishError
 from torrentish.formats.metainfo import Info
+from torrentish.formats.piece_hashes import PieceHashes
 from torrentish.storage.base import Storage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
@@ -68,6 +69,9 @@ class Torrent:
         self.rng = rng
         self.geometry = info.geometry()
         self.num_pieces = info.num_pieces
+        self.piece_hashes = PieceHashes(info)  # what each piece must hash to (SHA-1 and/or merkle)
+        if not self.piece_hashes.usable:
+            raise TorrentishError("a v2 torrent needs its piece layers (a .torrent file, not a magnet link)")
         self.upload_only = upload_only
 
         self.have = Bitfield(self.num_pieces)
@@ -479,7 +483,7 @@ class Torrent:
         if buffer is None:
             buffer = self.assembly[index] = PieceBuffer(
                 index, self.geometry.piece_size(index), self.geometry.num_blocks(index),
-                self._spare_buffers, hash_as_received=self.storage.checks_sha1,
+                self._spare_buffers, hash_as_received=self.storage.checks_sha1 and not self.info.has_v2,
             )
         if not buffer.add(begin, block, peer.ban_key):
             self.wasted += length

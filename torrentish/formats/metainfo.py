@@ -71,11 +71,17 @@ class Info:
     private: bool
     multi_file: bool
     raw: bytes = field(repr=False)  # the exact bencoded info dictionary
-    info_hash: bytes  # SHA-1 of raw: the v1 info hash (a v2-only torrent has one too, used by nobody)
+    # The torrent's 20-byte id in trackers, DHT, handshakes and file names: the SHA-1 of raw (v1,
+    # hybrid), or for a v2-only torrent the SHA-256 of raw truncated to 20 bytes (BEP 52).
+    info_hash: bytes
     info_hash_v2: bytes | None = None  # SHA-256 of raw for v2 and hybrid torrents
+    # BEP 52 piece layers by pieces root: outside the info dict, so known only from a .torrent
+    # (parse_torrent attaches them); empty for info from peers.
+    piece_layers: dict[bytes, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def has_v1(self) -> bool:
+        """SHA-1 piece hashes (BEP 3): v1 and hybrid torrents."""
         return bool(self.pieces)
 
     @property
@@ -90,8 +96,9 @@ class Info:
     @property
     def swarm_hashes(self) -> tuple[bytes, ...]:
         """The 20-byte ids of the swarms to join: v1 hash and/or the v2 hash truncated (BEP 52)."""
-        v2 = (self.info_hash_v2[:HASH_LENGTH],) if self.info_hash_v2 else ()
-        return ((self.info_hash,) if self.has_v1 else ()) + v2
+        if self.info_hash_v2 is None or not self.has_v1:
+            return (self.info_hash,)
+        return (self.info_hash, self.info_hash_v2[:HASH_LENGTH])
 
     @cached_property
     def total_length(self) -> int:
@@ -121,7 +128,11 @@ class Metainfo:
     comment: str | None
     created_by: str | None
     creation_date: int | None
-    piece_layers: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # BEP 52, by pieces root
+
+    @property
+    def piece_layers(self) -> dict[bytes, bytes]:
+        """BEP 52 piece layers by pieces root (checked against the roots)."""
+        return self.info.piece_layers
 
     def trackers(self) -> tuple[tuple[str, ...], ...]:
         """Tracker tiers: announce-list when it has any, else the one announce URL."""
@@ -263,7 +274,7 @@ def _v2_only_info(info: dict, raw: bytes, name: str, piece_length: int, v2_files
         private=bool(private),
         multi_file=multi,
         raw=raw,
-        info_hash=hashlib.sha1(raw).digest(),
+        info_hash=hashlib.sha256(raw).digest()[:HASH_LENGTH],
         info_hash_v2=hashlib.sha256(raw).digest(),
     )
 
@@ -347,7 +358,8 @@ def parse_torrent(data: bytes) -> Metainfo:
     info = _info_from_dict(top[b"info"], bytes(data[start:end]))
     layers = {}
     if info.has_v2:
-        layers = metainfo_v2.parse_piece_layers(top, v2_files(info), info.piece_length)
+        layers = metainfo_v2.parse_piece_layers(top, v2_files(info), info.piece_length, required=not info.has_v1)
+        info = replace(info, piece_layers=layers)
     return Metainfo(
         info=info,
         announce=_optional_text(top, b"announce"),
@@ -356,7 +368,6 @@ def parse_torrent(data: bytes) -> Metainfo:
         comment=_optional_text(top, b"comment"),
         created_by=_optional_text(top, b"created by"),
         creation_date=_field(top, b"creation date", int, "", required=False),
-        piece_layers=layers,
     )
 
 
@@ -422,6 +433,7 @@ def build_torrent(
 
     announce_list is a sequence of tiers (each a sequence of URLs; a plain string is a tier of one).
     The first URL also becomes 'announce'; 'announce-list' is written when there is more than one.
+    piece_layers (BEP 52) go outside the info dict; a v2-only torrent needs them.
     """
     parse_info(info_raw)
     tiers = [[t] if isinstance(t, str) else list(t) for t in announce_list]

@@ -18,8 +18,9 @@ metainfo.py parses the parts every torrent has and calls in here when the info d
   libtorrent writes one).
 - ``piece layers`` in a .torrent: one entry per file larger than a piece, of exactly that file's
   piece count, whose merkle root is the file's ``pieces root``. Entries for no file are ignored.
-  Without piece layers (metadata fetched with a v2 magnet link) the info is still usable: the
-  layers then come from peers (hash requests).
+  A v2-only .torrent without them is refused (BEP 52: "not valid"; libtorrent is laxer and fetches
+  them from peers); a hybrid without them is accepted, its SHA-1 pieces check every piece. Info
+  fetched with a magnet link (parse_info) has no piece layers at all.
 """
 
 from __future__ import annotations
@@ -161,12 +162,15 @@ def pieces_of_file(length: int, piece_length: int) -> int:
     return -(-length // piece_length)
 
 
-def parse_piece_layers(top: dict, files: list[V2File], piece_length: int) -> dict[bytes, bytes]:
-    """The checked piece layers of every file larger than a piece, by pieces root."""
+def parse_piece_layers(top: dict, files: list[V2File], piece_length: int, required: bool = True) -> dict[bytes, bytes]:
+    """The checked piece layers of every file larger than a piece, by pieces root.
+
+    Not required (a hybrid: its SHA-1 pieces still check every piece), absent layers are no error.
+    """
     layers = top.get(b"piece layers")
     needed = {f.pieces_root: f for f in files if f.length > piece_length}
     if layers is None:
-        if needed:
+        if needed and required:
             raise MetainfoError("'piece layers' is missing")
         return {}
     if type(layers) is not dict:

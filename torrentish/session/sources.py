@@ -30,7 +30,7 @@ def read_source(source: bytes | bytearray | Path | str | Info | Metainfo) -> Add
         meta = parse_torrent(data)
         return AddSource(meta.info.info_hash, meta, data, None)
     if isinstance(source, Info):
-        return _from_meta(parse_torrent(build_torrent(source.raw)))
+        return _from_meta(parse_torrent(build_torrent(source.raw, piece_layers=source.piece_layers)))
     if isinstance(source, Metainfo):
         return _from_meta(source)
     if isinstance(source, str) and source[:7].lower() == "magnet:":
@@ -46,7 +46,8 @@ def read_source(source: bytes | bytearray | Path | str | Info | Metainfo) -> Add
 def _from_meta(meta: Metainfo) -> AddSource:
     tiers = [list(t) for t in meta.announce_list] or ([[meta.announce]] if meta.announce else [])
     data = build_torrent(meta.info.raw, announce_list=tiers, url_list=meta.url_list, comment=meta.comment,
-                         created_by=meta.created_by, creation_date=meta.creation_date)
+                         created_by=meta.created_by, creation_date=meta.creation_date,
+                         piece_layers=meta.piece_layers)
     return AddSource(meta.info.info_hash, meta, data, None)
 
 
