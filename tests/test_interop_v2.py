@@ -61,3 +61,28 @@ def test_libtorrent_seeds_v2_to_torrentish(kind, flavour, tmp_path, logs, port_f
         with torrentish_get(torrent, tmp_path / "got", port_factory(), [session.port], logs) as get:
             expect_success(get, DEADLINE)
     assert_identical(payload, tmp_path / "got" / payload.name, "torrentish's download")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_libtorrent_gets_a_v2_magnet_from_torrentish(flavour, tmp_path, logs, port_factory) -> None:
+    """libtorrent has only the link: the info dict comes over BEP 9, the piece layers as HASHES."""
+    lt = require_tool("libtorrent")
+    from tests.support.lt import LtSession
+    from torrentish.formats.magnet import make_magnet
+    from torrentish.formats.metainfo import load_torrent
+
+    payload = make_payload("multi", tmp_path / "seed")
+    torrent = lt_torrent(payload, tmp_path / "t.torrent", flavour)
+    info = load_torrent(torrent).info
+    link = make_magnet(None, info.name, info_hash_v2=info.info_hash_v2)  # btmh only, for both kinds
+    seed_port = port_factory()
+    with torrentish_seed(torrent, payload.root, seed_port, logs) as seed:
+        seed.wait_listening(seed_port, DEADLINE)
+        with LtSession(logs / "lt.log", port=port_factory()) as session:
+            params = lt.parse_magnet_uri(link)
+            params.save_path = str(tmp_path / "lt")
+            handle = session.session.add_torrent(params)
+            session.handles.append(handle)
+            session.connect_peer(handle, (LOCALHOST, seed_port))
+            session.wait_seeding(handle, DEADLINE, on_poll=seed.check_alive)
+    assert_identical(payload, tmp_path / "lt" / payload.name, "libtorrent's download")

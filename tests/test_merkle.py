@@ -84,7 +84,7 @@ def test_proofs_verify_and_tampering_is_caught(length, log_count, draw):
     index = draw.draw(st.integers(0, width // count - 1)) * count
     row = layers[0] + [ZERO_HASH] * (width - len(leaves))
     hashes = row[index : index + count]
-    proof = merkle.proof_for(layers, 0, index, count)
+    proof = merkle.proof_for(layers, index, count)
     root = layers[-1][0]
     assert merkle.verify_proof(root, hashes, 0, index, proof)
     if proof:

@@ -25,6 +25,7 @@ from torrentish import events as ev
 from torrentish.engine.checking import find_verified_pieces
 from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
+from torrentish.engine.hash_service import HashService
 from torrentish.engine.peer import PeerConnection
 from torrentish.engine.pieces import PieceBuffer, SpareBuffers
 from torrentish.engine.seeding import Seeding
@@ -123,6 +124,7 @@ class Torrent:
         self.on_dht_node = None
         self.connector = Connector(self)
         self.uploads = Uploads(self)
+        self.hash_service = HashService(self)
         # How we share what we have: BEP 3, or BEP 16 super-seeding for an initial seed (run()).
         self.seeding: Seeding = Seeding()
         self.handlers = {
@@ -141,6 +143,9 @@ class Torrent:
             msg.AllowedFast: self._on_allowed_fast,
             msg.Extended: self._on_extended,
             msg.Port: self._on_port,
+            msg.HashRequest: self.hash_service.on_hash_request,  # BEP 52
+            msg.Hashes: self.hash_service.ignore,
+            msg.HashReject: self.hash_service.ignore,
         }
 
     @property

@@ -135,21 +135,21 @@ def file_root(data: bytes | bytearray | memoryview) -> bytes:
     return root_of(leaves, next_power_of_two(len(leaves)))
 
 
-def proof_for(layers: Sequence[Sequence[bytes]], layer: int, index: int, count: int) -> list[bytes]:
-    """Uncle hashes from the subtree holding ``count`` nodes at ``index`` of ``layer`` up to the root.
+def proof_for(layers: Sequence[Sequence[bytes]], index: int, count: int, bottom: int = 0) -> list[bytes]:
+    """Uncle hashes from the subtree of ``count`` nodes at ``index`` of ``layers[0]`` up to the root.
 
-    ``layers`` is what ``layers_of`` returned for the whole file (layer 0 first). ``count`` must be a
-    power of two and ``index`` a multiple of it, so the nodes form one subtree.
+    ``layers`` is what ``layers_of`` returned (``layers[0]`` lies in layer ``bottom``). ``count``
+    must be a power of two and ``index`` a multiple of it, so the nodes form one subtree.
     """
     if count != next_power_of_two(count) or index % count:
         raise ValueError(f"{count} nodes at {index} are not one subtree")
     proof = []
     position = index // count
-    level = layer + count.bit_length() - 1  # the layer holding the subtree's root
+    level = count.bit_length() - 1  # the row holding the subtree's root
     while level < len(layers) - 1:
         sibling = position ^ 1
         row = layers[level]
-        proof.append(row[sibling] if sibling < len(row) else pad_hash(level))
+        proof.append(row[sibling] if sibling < len(row) else pad_hash(bottom + level))
         position //= 2
         level += 1
     return proof
