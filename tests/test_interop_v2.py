@@ -86,3 +86,4 @@ def test_libtorrent_gets_a_v2_magnet_from_torrentish(flavour, tmp_path, logs, po
             session.connect_peer(handle, (LOCALHOST, seed_port))
             session.wait_seeding(handle, DEADLINE, on_poll=seed.check_alive)
     assert_identical(payload, tmp_path / "lt" / payload.name, "libtorrent's download")
+

@@ -171,7 +171,8 @@ def parse_piece_layers(top: dict, files: list[V2File], piece_length: int, requir
     needed = {f.pieces_root: f for f in files if f.length > piece_length}
     if layers is None:
         if needed and required:
-            raise MetainfoError("'piece layers' is missing")
+            raise MetainfoError("'piece layers' is missing: a v2 torrent's files larger than a piece need "
+                                "them (torrentish cannot fetch them from peers yet)")
         return {}
     if type(layers) is not dict:
         raise MetainfoError(f"'piece layers' must be a dictionary, not {_type_name(layers)}")
