@@ -87,3 +87,21 @@ def test_libtorrent_gets_a_v2_magnet_from_torrentish(flavour, tmp_path, logs, po
             session.wait_seeding(handle, DEADLINE, on_poll=seed.check_alive)
     assert_identical(payload, tmp_path / "lt" / payload.name, "libtorrent's download")
 
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_torrentish_gets_a_v2_magnet_from_libtorrent(flavour, tmp_path, logs, port_factory) -> None:
+    """We have only the link: the info dict over BEP 9, then (v2-only) the piece layers as HASHES."""
+    from tests.support.lt import LtSession
+    from torrentish.formats.magnet import make_magnet
+    from torrentish.formats.metainfo import load_torrent
+
+    payload = make_payload("multi", tmp_path / "seed")
+    torrent = lt_torrent(payload, tmp_path / "t.torrent", flavour)
+    info = load_torrent(torrent).info
+    with LtSession(logs / "lt.log", port=port_factory()) as session:
+        session.seed(torrent, payload.parent)
+        link = make_magnet(None, info.name, peers=[(LOCALHOST, session.port)], info_hash_v2=info.info_hash_v2)
+        with torrentish_get(link, tmp_path / "got", port_factory(), [session.port], logs) as get:
+            expect_success(get, DEADLINE)
+    assert_identical(payload, tmp_path / "got" / payload.name, "torrentish's download")

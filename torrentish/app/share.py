@@ -200,7 +200,8 @@ async def share(
         own = set(tracker_urls)
         others = [[u for u in tier if u not in own] for tier in meta.trackers()]
         tiers = ([list(tracker_urls)] if tracker_urls else []) + [t for t in others if t]
-        torrent_bytes = build_torrent(info.raw, announce_list=tiers, url_list=meta.url_list, created_by=meta.created_by)
+        torrent_bytes = build_torrent(info.raw, announce_list=tiers, url_list=meta.url_list, created_by=meta.created_by,
+                                      piece_layers=info.piece_layers)
         if made:
             torrent_file.write_bytes(torrent_bytes)
         if server is not None:

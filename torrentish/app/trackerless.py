@@ -143,7 +143,7 @@ async def fetch_magnet(magnet: Magnet, *, node: DhtNode | None = None, peers: Se
 def magnet_metainfo(info: Info, magnet: Magnet) -> Metainfo:
     """A whole torrent: the fetched info with the link's trackers and web seeds."""
     return parse_torrent(build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers],
-                                       url_list=magnet.web_seeds))
+                                       url_list=magnet.web_seeds, piece_layers=info.piece_layers))
 
 
 async def fetch_metainfo(magnet: Magnet, *, dht: DhtConfig | None, timeout: float | None = None,
@@ -159,7 +159,7 @@ def write_torrent(path: Path, info: Info, magnet: Magnet) -> None:
     """Save what a magnet link resolved to as a .torrent file (``--save-torrent``)."""
     try:
         Path(path).write_bytes(build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers],
-                                             url_list=magnet.web_seeds))
+                                             url_list=magnet.web_seeds, piece_layers=info.piece_layers))
     except OSError as error:
         raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
 

@@ -54,5 +54,6 @@ def _from_meta(meta: Metainfo) -> AddSource:
 def metainfo_from_magnet(info: Info, magnet: Magnet) -> tuple[Metainfo, bytes]:
     """A whole torrent once a magnet link's metadata arrived: the info with the link's trackers
     and web seeds."""
-    data = build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers], url_list=magnet.web_seeds)
+    data = build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers], url_list=magnet.web_seeds,
+                         piece_layers=info.piece_layers)
     return parse_torrent(data), data
