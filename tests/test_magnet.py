@@ -229,3 +229,17 @@ def test_libtorrent_reads_our_v2_magnets_the_same_way(v1):
     params = lt.parse_magnet_uri(make_magnet(v1, "x", info_hash_v2=v2))
     assert params.info_hashes.v2.to_bytes() == v2
     assert params.info_hashes.has_v1() == (v1 is not None)
+
+
+def test_fetched_metadata_must_match_the_links_full_v2_hash():
+    from types import SimpleNamespace
+
+    from torrentish.formats.magnet import check_fetched_info
+
+    v2 = bytes(range(32))
+    link = parse_magnet(make_magnet(HASH, "x", info_hash_v2=v2))
+    check_fetched_info(link, SimpleNamespace(info_hash_v2=v2))
+    check_fetched_info(parse_magnet(make_magnet(HASH)), SimpleNamespace(info_hash_v2=None))
+    for wrong in (None, bytes(32)):
+        with pytest.raises(MagnetError, match="does not match the link's v2 hash"):
+            check_fetched_info(link, SimpleNamespace(info_hash_v2=wrong))

@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote, unquote_plus
 
 from torrentish.errors import MagnetError
 
-__all__ = ["Magnet", "parse_magnet", "make_magnet", "MAX_URI_LENGTH", "MAX_PARAMETERS", "MAX_SELECTED"]
+__all__ = ["Magnet", "parse_magnet", "make_magnet", "check_fetched_info", "MAX_URI_LENGTH", "MAX_PARAMETERS", "MAX_SELECTED"]
 
 MAX_URI_LENGTH = 64 * 1024
 MAX_PARAMETERS = 1000
@@ -232,3 +232,12 @@ def make_magnet(
     if select_only is not None:
         parts.append("so=" + _ranges(tuple(select_only)))
     return "magnet:?" + "&".join(parts)
+
+
+def check_fetched_info(magnet: Magnet, info) -> None:
+    """The metadata fetched for a link must carry the link's full v2 hash too, when it has one.
+
+    The fetch checked the 20 bytes it asked peers for; a link's 32-byte btmh hash is checked here.
+    """
+    if magnet.info_hash_v2 is not None and getattr(info, "info_hash_v2", None) != magnet.info_hash_v2:
+        raise MagnetError(f"the metadata does not match the link's v2 hash {magnet.info_hash_v2.hex()}")

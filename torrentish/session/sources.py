@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torrentish.errors import TorrentishError
-from torrentish.formats.magnet import Magnet, parse_magnet
+from torrentish.formats.magnet import Magnet, check_fetched_info, parse_magnet
 from torrentish.formats.metainfo import Info, Metainfo, build_torrent, load_torrent, parse_torrent
 
 
@@ -54,6 +54,7 @@ def _from_meta(meta: Metainfo) -> AddSource:
 def metainfo_from_magnet(info: Info, magnet: Magnet) -> tuple[Metainfo, bytes]:
     """A whole torrent once a magnet link's metadata arrived: the info with the link's trackers
     and web seeds."""
+    check_fetched_info(magnet, info)
     data = build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers], url_list=magnet.web_seeds,
                          piece_layers=info.piece_layers)
     return parse_torrent(data), data
