@@ -181,3 +181,29 @@ def test_our_torrents_load_in_libtorrent_with_the_same_hashes_and_check(tmp_path
         handle = session.seed(torrent, payload.parent, timeout=60)
         status = handle.status()
         assert status.progress == 1.0 and status.is_seeding
+
+
+def test_a_hybrid_piece_must_match_both_its_sha1_and_its_merkle_hash(tmp_path):
+    """A hybrid whose halves describe different data (a hostile creator) has no piece that passes."""
+    import hashlib
+
+    from torrentish.formats.metainfo import build_torrent
+    from torrentish.formats.metainfo_v2 import build_info_v2
+    from torrentish.formats.piece_hashes import PieceHashes
+
+    honest = parse_torrent(create_torrent(make_payload("single", tmp_path / "a").root, piece_length=PIECE_LENGTH,
+                                          version="hybrid"))
+    info = honest.info
+    data = make_payload("single", tmp_path / "a").root.read_bytes()
+    other = bytes(b ^ 1 for b in data)  # same length, other bytes
+    pieces = [other[i : i + PIECE_LENGTH] for i in range(0, len(other), PIECE_LENGTH)]
+    v1_of_other = b"".join(hashlib.sha1(p).digest() for p in pieces)
+    raw = build_info_v2(info.name, PIECE_LENGTH, [((), info.files[0].length, info.files[0].pieces_root)], False,
+                        v1_pieces=v1_of_other)
+    mixed = parse_torrent(build_torrent(raw, piece_layers=honest.piece_layers)).info
+    checks = PieceHashes(mixed)
+    for index in (0, len(pieces) - 1):
+        mine = data[index * PIECE_LENGTH : (index + 1) * PIECE_LENGTH]
+        assert PieceHashes(info).matches(index, mine)
+        assert not checks.matches(index, mine)  # the merkle tree agrees, SHA-1 does not
+        assert not checks.matches(index, pieces[index])  # SHA-1 agrees, the merkle tree does not
