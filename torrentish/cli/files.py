@@ -229,7 +229,9 @@ def _describe_torrent(meta) -> dict[str, Any]:
     return {
         "kind": "torrent",
         "name": info.name,
-        "info_hash": info.info_hash.hex() if info.has_v1 else None,
+        # The torrent's 20-byte id (v1 hash, or the truncated v2 hash of a v2-only torrent): what
+        # RPC, state files and trackers know it by.
+        "info_hash": info.info_hash.hex(),
         "info_hash_v2": info.info_hash_v2.hex() if info.has_v2 else None,
         "meta_version": 2 if info.has_v2 else 1,
         "torrent_kind": info.kind,
@@ -252,7 +254,7 @@ def _describe_magnet(magnet) -> dict[str, Any]:
     return {
         "kind": "magnet",
         "name": magnet.display_name,
-        "info_hash": magnet.info_hash.hex() if magnet.info_hash_v2 is None or magnet.info_hash != magnet.info_hash_v2[:20] else None,
+        "info_hash": magnet.info_hash.hex(),
         "info_hash_v2": magnet.info_hash_v2.hex() if magnet.info_hash_v2 else None,
         "total_length": magnet.exact_length,
         "trackers": [[t] for t in magnet.trackers],
@@ -269,7 +271,7 @@ def _print_description(d: dict[str, Any]) -> None:
         typer.echo(f"{label:<13}{value}")
 
     line("name", d["name"] if d["name"] is not None else "(not given)")
-    if d["info_hash"]:
+    if d["info_hash"] and d.get("torrent_kind") != "v2":  # a v2 torrent's id is its v2 hash, cut
         line("info hash", d["info_hash"])
     if d.get("info_hash_v2"):
         line("v2 hash", d["info_hash_v2"])
@@ -346,7 +348,7 @@ def verify(
 
         typer.echo(json.dumps({
             "name": info.name,
-            "info_hash": info.info_hash.hex() if info.has_v1 else None,
+            "info_hash": info.info_hash.hex(),
             "info_hash_v2": info.info_hash_v2.hex() if info.has_v2 else None,
             "content_path": str(content),
             "complete": result.complete,
