@@ -77,3 +77,30 @@ async def test_a_seed_lying_about_the_piece_layers_is_dropped_and_an_honest_one_
                                            peers=[(LOCALHOST, liar.port), (LOCALHOST, honest.port)])
     assert fetched.source == (LOCALHOST, honest.port)
     assert fetched.info.piece_layers == sample.info.piece_layers
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_request_is_answered_with_a_valid_proof_or_rejected(tmp_path_factory, data):
+    from torrentish.formats import merkle
+
+    sample = SAMPLES.get("s") or SAMPLES.setdefault("s", make_sample(tmp_path_factory.mktemp("h"), size=37 * 32768 + 1,
+                                                                      version="v2"))
+    root = sample.info.files[0].pieces_root
+    trees = HashTrees(sample.info)
+    request = (data.draw(st.sampled_from([root, bytes(32)])), data.draw(st.integers(0, 3)),
+               data.draw(st.integers(0, 70)), data.draw(st.sampled_from([0, 1, 2, 3, 4, 8, 16, 32, 64, 128])),
+               data.draw(st.integers(0, 8)))
+    answer = trees.answer(*request)
+    if answer is None:
+        return
+    _, layer, index, length, proof_layers = request
+    assert layer == 1 and len(answer) >= length  # the piece layer of 32 KiB pieces
+    uncles = answer[length:]
+    inside = max(0, length.bit_length() - 2)  # BEP 52: log2(length) - 1 proof layers are not sent
+    assert len(uncles) == min(7 - length.bit_length(), max(0, proof_layers - inside))
+    if len(uncles) == 7 - length.bit_length():  # all of them: log2(64) - log2(length) in a 64-wide layer
+        assert merkle.verify_proof(root, answer[:length], layer, index, uncles)
+
+
+SAMPLES: dict = {}

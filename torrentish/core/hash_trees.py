@@ -55,7 +55,7 @@ class HashTrees:
         if root not in self._files or base_layer != self._layer:
             return None
         width = self._width(root)
-        if length > width or index + length > width or length & (length - 1) or index % length:
+        if not 1 <= length <= width or index < 0 or index + length > width or length & (length - 1) or index % length:
             return None
         tree = self._tree(root)
         row = tree[0]
