@@ -171,8 +171,7 @@ def parse_piece_layers(top: dict, files: list[V2File], piece_length: int, requir
     needed = {f.pieces_root: f for f in files if f.length > piece_length}
     if layers is None:
         if needed and required:
-            raise MetainfoError("'piece layers' is missing: a v2 torrent's files larger than a piece need "
-                                "them (torrentish cannot fetch them from peers yet)")
+            raise MetainfoError("'piece layers' is missing: a v2 torrent's files larger than a piece need them")
         return {}
     if type(layers) is not dict:
         raise MetainfoError(f"'piece layers' must be a dictionary, not {_type_name(layers)}")
@@ -201,13 +200,14 @@ def file_tree_dict(files: list[tuple[tuple[str, ...], int, bytes | None]], multi
     """The ``file tree`` value for (components under the torrent directory, length, root) files."""
     tree: dict[str, Any] = {}
     for components, length, root in files:
+        path = components if multi_file else (name,)  # a single file sits at the top, named `name`
         node = tree
-        for component in (components if multi_file else (name,))[:-1]:
-            node = node.setdefault(component, {})
+        for directory in path[:-1]:
+            node = node.setdefault(directory, {})
         leaf: dict[str, Any] = {"length": length}
         if length:
             leaf["pieces root"] = root
-        node[(components if multi_file else (name,))[-1]] = {"": leaf}
+        node[path[-1]] = {"": leaf}
     return tree
 
 
