@@ -10,10 +10,10 @@ Piece length, when not given, is chosen the way mainstream tools do: the smalles
 1,000-2,000 pieces: a small .torrent file, yet pieces small enough to spread quickly.
 
 Three kinds (``version``): "v1" (BEP 3, SHA-1 pieces), "v2" (BEP 52, a SHA-256 merkle tree per file)
-and "hybrid" (both, over the same piece-aligned layout: the v1 part gets BEP 47 pad files). Hybrid is
-the default of ``torrentish create`` (DEFAULT_VERSION), as in libtorrent and qBittorrent: every client can join (v1-only ones through the v1
-swarm) while v2 clients get per-file trees, 16 KiB-exact verification and identical files sharing a
-pieces root. It costs one extra hashing pass (SHA-1 and SHA-256) and some pad-file entries.
+and "hybrid" (both, over the same piece-aligned layout: the v1 part gets BEP 47 pad files).
+Hybrid is the default of ``torrentish create`` (DEFAULT_VERSION), as in libtorrent and qBittorrent:
+every client can join (v1-only ones through the v1 swarm) while v2 clients get per-file trees,
+16 KiB-exact verification and identical files sharing a pieces root. It costs one extra hashing pass (SHA-1 and SHA-256) and some pad-file entries.
 """
 
 from __future__ import annotations

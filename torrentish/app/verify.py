@@ -76,7 +76,9 @@ def verify(
     )
 
 
-def _good_v2(info: Info, paths: list, layers: dict[bytes, bytes], workers, progress, cancel) -> tuple[set[int], set[int]]:
+def _good_v2(
+    info: Info, paths: list, layers: dict[bytes, bytes], workers, progress, cancel
+) -> tuple[set[int], set[int]]:
     """The pieces whose data matches the merkle trees, and those of files whose piece layer is unknown."""
     from torrentish.formats.metainfo_v2 import expected_piece_hashes
     from torrentish.storage.hashing_v2 import file_piece_hashes

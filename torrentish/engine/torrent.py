@@ -72,7 +72,8 @@ class Torrent:
         self.num_pieces = info.num_pieces
         self.piece_hashes = PieceHashes(info)  # what each piece must hash to (SHA-1 and/or merkle)
         if not self.piece_hashes.usable:
-            raise TorrentishError("a v2 torrent needs its piece layers (from the .torrent, or fetched with the metadata)")
+            raise TorrentishError(
+                "a v2 torrent needs its piece layers (from the .torrent, or fetched with the metadata)")
         self.upload_only = upload_only
 
         self.have = Bitfield(self.num_pieces)

@@ -239,7 +239,7 @@ def build_info_v2(
         if multi_file:
             v2 = [V2File((name, *c), length, root) for c, length, root in files]
             info["files"] = [
-                {"attr": "p", "length": length, "path": list(path[1:])} if padding else {"length": length, "path": list(path[1:])}
+                ({"attr": "p"} if padding else {}) | {"length": length, "path": list(path[1:])}
                 for path, length, padding in v2_layout(v2, piece_length)
             ]
         else:
@@ -249,7 +249,9 @@ def build_info_v2(
     return bencoding.encode(info)  # checked by build_torrent
 
 
-def expected_piece_hashes(length: int, root: bytes | None, piece_length: int, layers: dict[bytes, bytes]) -> list[bytes] | None:
+def expected_piece_hashes(
+    length: int, root: bytes | None, piece_length: int, layers: dict[bytes, bytes]
+) -> list[bytes] | None:
     """A file's piece hashes as its torrent gives them, or None when its piece layer is not known."""
     if not length or root is None:
         return []
