@@ -207,3 +207,16 @@ def test_a_hybrid_piece_must_match_both_its_sha1_and_its_merkle_hash(tmp_path):
         assert PieceHashes(info).matches(index, mine)
         assert not checks.matches(index, mine)  # the merkle tree agrees, SHA-1 does not
         assert not checks.matches(index, pieces[index])  # SHA-1 agrees, the merkle tree does not
+
+
+def test_hybrid_sha1_pieces_from_the_single_read_match_an_independent_check(tmp_path):
+    """Empty files first, between and last: the pad bytes go where v2_layout puts the pad files."""
+    from torrentish.storage.hashing import check_pieces
+
+    root = tmp_path / "d"
+    root.mkdir()
+    for name, size in (("0-empty", 0), ("a", 40000), ("b-empty", 0), ("c", 100), ("d", 70000), ("e-empty", 0)):
+        (root / name).write_bytes(bytes((i * 13 + size) % 256 for i in range(size)))
+    info = parse_torrent(create_torrent(root, piece_length=16384, version="hybrid")).info
+    specs = [(None if f.padding else root.joinpath(*f.path[1:]), f.length) for f in info.files]
+    assert check_pieces(specs, info.piece_length, info.pieces) == set(range(info.num_pieces))

@@ -52,7 +52,11 @@ def verify(
     ]
     geometry = info.geometry()
     good: set[int] = set(range(geometry.num_pieces))
-    if info.has_v1:
+    layers = info.piece_layers if piece_layers is None else piece_layers
+    spans = _file_pieces(info) if info.kind == "hybrid" else None
+    if spans is not None:  # both hashes of every piece from one read of the data
+        good = _good_hybrid(info, paths, spans, layers, workers, progress, cancel)
+    elif info.has_v1:
         good &= check_pieces(
             [(path, entry.length) for entry, path in zip(info.files, paths)],
             info.piece_length,
@@ -61,8 +65,7 @@ def verify(
             progress=progress,
             cancel=cancel,
         )
-    if info.has_v2:
-        layers = info.piece_layers if piece_layers is None else piece_layers
+    if info.has_v2 and spans is None:
         matching, unknown = _good_v2(info, paths, layers, workers, progress, cancel)
         # A hybrid whose piece layers we lack (metadata from a magnet link) still has its SHA-1s.
         good &= matching | unknown if info.has_v1 else matching
@@ -99,3 +102,40 @@ def _good_v2(
     for (first, _, _, expected), hashes in zip(readable, found):
         good.update(first + i for i, (a, b) in enumerate(zip(hashes, expected)) if a is not None and a == b)
     return good, unknown
+
+
+def _file_pieces(info: Info) -> list[tuple[int, int]] | None:
+    """(file index, zero bytes after it) for each non-empty file of a hybrid, if those files' pieces
+    are all the pieces there are (each v1 piece in one file); None for an odd layout."""
+    spans, covered = [], 0
+    for number, entry in enumerate(info.files):
+        if entry.padding:
+            if spans:
+                spans[-1] = (spans[-1][0], spans[-1][1] + entry.length)
+        elif entry.length:
+            spans.append((number, 0))
+            covered += -(-entry.length // info.piece_length)
+    return spans if covered == info.num_pieces else None
+
+
+def _good_hybrid(info: Info, paths: list, spans, layers, workers, progress, cancel) -> set[int]:
+    from torrentish.formats.metainfo_v2 import expected_piece_hashes
+    from torrentish.storage.hashing_v2 import hybrid_piece_hashes
+
+    readable = [(number, padding) for number, padding in spans
+                if paths[number] is not None and paths[number].is_file()]
+    v2, sha1 = hybrid_piece_hashes([(paths[n], info.files[n].length) for n, _ in readable], info.piece_length,
+                                   [padding for _, padding in readable], strict=False, workers=workers,
+                                   progress=progress, cancel=cancel)
+    good: set[int] = set()
+    for (number, _), merkle_hashes, sha1_hashes in zip(readable, v2, sha1):
+        entry = info.files[number]
+        expected = expected_piece_hashes(entry.length, entry.pieces_root, info.piece_length, layers)
+        first = entry.offset // info.piece_length
+        for k, (tree_hash, digest) in enumerate(zip(merkle_hashes, sha1_hashes)):
+            index = first + k
+            if digest is None or digest != info.pieces[index * 20 : (index + 1) * 20]:
+                continue
+            if expected is None or tree_hash == expected[k]:  # no piece layer: SHA-1 decides
+                good.add(index)
+    return good
