@@ -89,8 +89,8 @@ def test_libtorrent_gets_a_v2_magnet_from_torrentish(flavour, tmp_path, logs, po
 
 
 
-@pytest.mark.parametrize("flavour", FLAVOURS)
-def test_torrentish_gets_a_v2_magnet_from_libtorrent(flavour, tmp_path, logs, port_factory) -> None:
+@pytest.mark.parametrize("flavour, with_v1", [("v2_only", False), ("hybrid", False), ("hybrid", True)])
+def test_torrentish_gets_a_v2_magnet_from_libtorrent(flavour, with_v1, tmp_path, logs, port_factory) -> None:
     """We have only the link: the info dict over BEP 9, then (v2-only) the piece layers as HASHES."""
     from tests.support.lt import LtSession
     from torrentish.formats.magnet import make_magnet
@@ -101,7 +101,8 @@ def test_torrentish_gets_a_v2_magnet_from_libtorrent(flavour, tmp_path, logs, po
     info = load_torrent(torrent).info
     with LtSession(logs / "lt.log", port=port_factory()) as session:
         session.seed(torrent, payload.parent)
-        link = make_magnet(None, info.name, peers=[(LOCALHOST, session.port)], info_hash_v2=info.info_hash_v2)
+        link = make_magnet(info.info_hash if with_v1 else None, info.name, peers=[(LOCALHOST, session.port)],
+                           info_hash_v2=info.info_hash_v2)
         with torrentish_get(link, tmp_path / "got", port_factory(), [session.port], logs) as get:
             expect_success(get, DEADLINE)
     assert_identical(payload, tmp_path / "got" / payload.name, "torrentish's download")
