@@ -218,7 +218,8 @@ async def share(
             # A second way to the .torrent, for a link whose tracker port is closed to the other side.
             torrent_urls += tuple(f"http://{h}:{wport}{web.torrent_path}" for h in hosts)
         url_list = [*meta.url_list, *(u for u in web_seeds if u not in meta.url_list)]
-        torrent_bytes = build_torrent(info.raw, announce_list=tiers, url_list=url_list, created_by=meta.created_by)
+        torrent_bytes = build_torrent(info.raw, announce_list=tiers, url_list=url_list, created_by=meta.created_by,
+                                      piece_layers=info.piece_layers)
         if web is not None:
             web.torrent_bytes = torrent_bytes
         if made:

@@ -30,7 +30,7 @@ from torrentish.services.extensions.metadata_fetch import FetchedMetadata, PeerS
 from torrentish.engine.settings import Settings
 from torrentish.errors import StorageError, TorrentishError
 from torrentish.services.extensions import standard_extensions
-from torrentish.formats.magnet import Magnet
+from torrentish.formats.magnet import Magnet, check_fetched_info
 from torrentish.formats.metainfo import Info, Metainfo, build_torrent, parse_torrent
 
 LOGGER = logging.getLogger("torrentish.get")
@@ -145,8 +145,9 @@ async def fetch_magnet(magnet: Magnet, *, node: DhtNode | None = None, peers: Se
 
 def magnet_metainfo(info: Info, magnet: Magnet) -> Metainfo:
     """A whole torrent: the fetched info with the link's trackers and web seeds."""
+    check_fetched_info(magnet, info)
     return parse_torrent(build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers],
-                                       url_list=magnet.web_seeds))
+                                       url_list=magnet.web_seeds, piece_layers=info.piece_layers))
 
 
 async def fetch_metainfo(magnet: Magnet, *, dht: DhtConfig | None, timeout: float | None = None,
@@ -162,7 +163,7 @@ def write_torrent(path: Path, info: Info, magnet: Magnet) -> None:
     """Save what a magnet link resolved to as a .torrent file (``--save-torrent``)."""
     try:
         Path(path).write_bytes(build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers],
-                                             url_list=magnet.web_seeds))
+                                             url_list=magnet.web_seeds, piece_layers=info.piece_layers))
     except OSError as error:
         raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
 
