@@ -189,3 +189,17 @@ async def test_a_session_uses_the_web_seeds_of_a_torrent_it_is_given(tmp_path: P
             sending = t.status().web_seeds_sending_to_us
     assert_identical(payload, tmp_path / "out" / payload.name)
     assert sending == 1
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+async def test_v2_and_hybrid_torrents_from_nginx_alone(tmp_path: Path, version: str):
+    # v2 pieces never cross a file; a hybrid's v1 part has pad files: the ranges must follow both.
+    from torrentish.app.create import create_torrent
+
+    payload = make_multi_file(tmp_path / "www")
+    meta = parse_torrent(create_torrent(payload.root, piece_length=16 * KiB, version=version))
+    with nginx_serving(tmp_path / "www", tmp_path / "nginx") as base:
+        with trio.fail_after(60):
+            result = await get(meta.info, tmp_path / "out", services=[webseed_service([base])], resume=None)
+    assert result.complete
+    assert_identical(payload, tmp_path / "out" / payload.name)
