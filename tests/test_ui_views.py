@@ -321,6 +321,10 @@ def outcome(**changes) -> Outcome:
      "progress is saved: run the same command again to resume"),
     ({"command": "seed", "outcome": "seeded", "downloaded": 0, "uploaded": 2800 * MiB, "download_time": None},
      "seeded film.mkv for 2m10s: uploaded 2.7 GiB to 2 peers (ratio 2.00)"),
+    ({"uploaded": 0, "peers_used": 0, "web_seeds_used": 1},
+     "done: film.mkv, 1.4 GiB in 2m08s (11.0 MiB/s average) from 1 web seed, ratio 0.00"),
+    ({"uploaded": 0, "peers_used": 1, "web_seeds_used": 2},
+     "done: film.mkv, 1.4 GiB in 2m08s (11.0 MiB/s average) from 1 peer and 2 web seeds, ratio 0.00"),
     ({"command": "demo", "uploaded": 0}, "demo: 1.4 GiB copied in 2m08s at 11.0 MiB/s, identical to the original"),
 ])
 def test_summary_lines(changes, expected):
@@ -365,3 +369,16 @@ def test_a_port_mapping_shows_where_peers_reach_us():
         "port mapping (pcp): TCP port 6881 -> our port 6881, until removed"
     assert logs.describe(ev.PortMappingFailed(1.0, "upnp", None, "no device answered")) == \
         "port mapping (upnp): no device answered"
+
+
+def test_a_download_from_web_seeds_alone_is_not_waiting_for_peers():
+    from torrentish.engine.status import WebSeedStatus
+    from torrentish.ui.live import state_label, swarm_line
+
+    fetching = (WebSeedStatus("http://a/", 2 * MiB, 8 * MiB), WebSeedStatus("http://b/", 0, 0, dropped="404"))
+    assert state_label(status(state="downloading", peers=(), web_seeds=fetching)).plain == "downloading"
+    assert state_label(status(state="downloading", peers=(), web_seeds=fetching[1:])).plain == "waiting for peers"
+    assert "web seeds 1 of 2" in swarm_line(status(state="downloading", web_seeds=fetching), None, 200).plain
+    ledger = Ledger()
+    ledger.observe(status(state="complete", web_seeds=fetching))
+    assert "web seeds 1 sent data" in swarm_line(status(state="complete", web_seeds=fetching), ledger, 200).plain

@@ -89,6 +89,7 @@ def _outcome(command: str, result, watch):
         download_time=ledger.completed_at,
         peers_used=ledger.peers_used,
         peers_served=ledger.peers_served,
+        web_seeds_used=ledger.web_seeds_used,
     )
 
 

@@ -28,6 +28,14 @@ class PeerStatus:
     uploaded: int = 0  # and to them
 
 
+@dataclass(frozen=True)
+class WebSeedStatus:
+    url: str
+    down_rate: float
+    downloaded: int  # payload bytes that passed their hash from this server
+    dropped: str | None = None  # why we stopped asking it, once we have
+
+
 FLAG_LEGEND = {
     "D": "downloading from the peer",
     "d": "we want data, the peer chokes us",
@@ -66,6 +74,7 @@ class TorrentStatus:
     info_hash: str = ""
     num_pieces: int = 0
     have_pieces: int = 0
+    web_seeds: tuple[WebSeedStatus, ...] = ()
 
     @property
     def progress(self) -> float:
@@ -197,6 +206,8 @@ def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
         info_hash=torrent.info_hash.hex(),
         num_pieces=torrent.num_pieces,
         have_pieces=torrent.have.count(),
+        web_seeds=tuple(WebSeedStatus(url=w.url, down_rate=w.down.rate(now), downloaded=w.downloaded,
+                                      dropped=w.dropped) for w in torrent.web_seeds),
     )
 
 

@@ -86,6 +86,11 @@ class Ledger:
             tally.connected = True
 
     @property
+    def web_seeds_used(self) -> int:
+        """Web seeds (BEP 19) that sent us payload, as the last snapshot counted it."""
+        return sum(1 for w in self.last.web_seeds if w.downloaded > 0) if self.last is not None else 0
+
+    @property
     def peers_seen(self) -> int:
         return len(self.peers)
 

@@ -65,7 +65,7 @@ def plural(count: int, word: str) -> str:
 
 def state_label(s: TorrentStatus) -> Text:
     state = s.state
-    if state == "downloading" and not s.peers:
+    if state == "downloading" and not s.peers and not any(w.dropped is None for w in s.web_seeds):
         state = "waiting for peers"
     return Text(state, style=STATE_STYLES.get(s.state, "dim"))
 
@@ -110,11 +110,17 @@ def transfer_line(s: TorrentStatus, width: int) -> Text:
 def swarm_line(s: TorrentStatus, ledger: Ledger | None, width: int) -> Text:
     if s.state in ("complete", "stopped") and ledger is not None:  # the last frame: who took part
         used, served = ledger.peers_used, ledger.peers_served
-        return fit([(0, _part("peers", f"{ledger.peers_seen} seen, {used} sent data, {served} got data"))], width)
+        parts = [(0, _part("peers", f"{ledger.peers_seen} seen, {used} sent data, {served} got data"))]
+        if s.web_seeds:
+            parts.append((1, _part("web seeds", f"{ledger.web_seeds_used} sent data")))
+        return fit(parts, width)
     seeds, leechers = s.seeds_connected, s.leechers_connected
     parts: list[tuple[int, Text]] = [
         (0, _part("peers", f"{len(s.peers)} ({plural(seeds, 'seed')}, {plural(leechers, 'leecher')})")),
     ]
+    if s.web_seeds:  # HTTP servers (BEP 19): how many we still fetch from
+        live = sum(1 for w in s.web_seeds if w.dropped is None)
+        parts.append((2, _part("web seeds", str(live) if live == len(s.web_seeds) else f"{live} of {len(s.web_seeds)}")))
     if s.state == "downloading":  # whether the swarm holds every piece we still need
         parts.append((1, _part("availability", f"{s.availability:.2f}", "" if s.availability >= 1 else "yellow")))
     if s.state == "downloading" and s.known_peers > len(s.peers):  # addresses we could still dial

@@ -21,6 +21,7 @@ class Outcome:
     download_time: float | None  # from start to complete, when it completed during this run
     peers_used: int  # sent us data
     peers_served: int  # got data from us
+    web_seeds_used: int = 0  # HTTP servers (BEP 19) that sent us data
 
     @property
     def ratio(self) -> float:
@@ -34,6 +35,14 @@ class Outcome:
 
 def _peers(count: int) -> str:
     return f"{count} peer" if count == 1 else f"{count} peers"
+
+
+def _sources(peers: int, web_seeds: int) -> str:
+    """Where the data came from: "3 peers", "1 web seed", "2 peers and 1 web seed"."""
+    if not web_seeds:
+        return _peers(peers)
+    seeds = f"{web_seeds} web seed" + ("" if web_seeds == 1 else "s")
+    return seeds if not peers else f"{_peers(peers)} and {seeds}"
 
 
 def summary_text(o: Outcome) -> str:
@@ -62,7 +71,7 @@ def summary_text(o: Outcome) -> str:
         size += f" ({format_size(o.downloaded)} this run)"
     line = (
         f"done: {o.name}, {size} in {format_duration(o.download_time)} "
-        f"({format_rate(o.average_rate)} average) from {_peers(o.peers_used)}"
+        f"({format_rate(o.average_rate)} average) from {_sources(o.peers_used, o.web_seeds_used)}"
     )
     if o.uploaded:
         line += f"; uploaded {format_size(o.uploaded)} to {_peers(o.peers_served)}"
