@@ -138,3 +138,15 @@ async def test_dht_and_utp_share_one_udp_socket():
                     assert await node_b.ping(("127.0.0.1", a.port)) == node_a.node_id
                 nursery.cancel_scope.cancel()
     assert a.stats["bad_packets"] == 0 and b.shared.dropped == 0
+
+
+async def test_a_closed_udp_port_refuses_at_once():
+    """ICMP port unreachable fails the attempt (so 'both' falls back to TCP without waiting)."""
+    net = UdpNetwork()
+    closed = await net.open_datagram("127.0.0.1", 0)
+    port = closed.port
+    closed.close()
+    async with open_utp(net, "127.0.0.1", 0) as a:
+        with trio.fail_after(0.9):  # the first SYN resend would come after 1 s
+            with pytest.raises(OSError, match="connection refused"):
+                await a.connect("127.0.0.1", port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ENCRYPTION_POLICIES = ("prefer", "require", "off")  # Settings.encryption (engine/encryption.py)
+TRANSPORTS = ("both", "utp", "tcp")  # Settings.transport (net/transports.py)
 
 
 @dataclass
@@ -19,6 +20,8 @@ class Settings:
     # Message Stream Encryption (engine/encryption.py): "prefer" (dial encrypted, fall back to
     # plaintext, accept both), "require" (RC4 only, both ways) or "off" (plaintext; never RC4).
     encryption: str = "prefer"
+    # Peer transports: "both" (dial uTP first, then TCP; listen on both), "utp" or "tcp" only.
+    transport: str = "both"
 
     # Requests we make
     min_pipeline: int = 8  # outstanding 16 KiB requests per peer at the least

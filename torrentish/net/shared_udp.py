@@ -55,8 +55,15 @@ class SharedUdp:
         self.port = sock.port
         self.dht = DhtChannel(self)
         self.utp: UtpHandler | None = None
+        self.utp_unreachable: Callable[[bytes, Address], None] | None = None
         self.dropped = 0  # neither DHT nor uTP
         self._send_lock = trio.Lock()
+        if hasattr(sock, "on_unreachable"):
+            sock.on_unreachable = self._unreachable
+
+    def _unreachable(self, data: bytes, destination: Address) -> None:
+        if self.utp_unreachable is not None and looks_like_utp(data):
+            self.utp_unreachable(data, destination)
 
     async def send(self, datagrams: list[tuple[bytes, Address]]) -> None:
         if not datagrams:

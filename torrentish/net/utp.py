@@ -29,7 +29,7 @@ from torrentish.errors import ProtocolError
 from torrentish.net.base import Address, ConnectionHandler, DatagramNetwork, Network
 from torrentish.net.shared_udp import SharedUdp
 from torrentish.wire.utp import packet as p
-from torrentish.wire.utp.connection import CLOSED, SYN_SENT, UtpConfig, UtpConnection
+from torrentish.wire.utp.connection import CLOSED, FAILED, SYN_SENT, UtpConfig, UtpConnection
 
 LINGER = 30.0  # seconds a closed stream's connection may take to finish
 CONNECT_TIMEOUT = 5.0
@@ -66,6 +66,7 @@ class UtpEndpoint:
         self._timer: trio.CancelScope | None = None
         self.stats = {"bad_packets": 0, "resets_sent": 0, "refused": 0}
         shared.utp = self._on_datagrams
+        shared.utp_unreachable = self._unreachable
 
     @property
     def port(self) -> int:
@@ -118,6 +119,18 @@ class UtpEndpoint:
         for entry in touched.values():
             self._collect(entry, now, out)
         await self.shared.send(out)
+
+    def _unreachable(self, data: bytes, destination: Address) -> None:
+        """ICMP port unreachable for a SYN of ours: nobody speaks uTP there."""
+        try:
+            packet = p.decode(data)
+        except ProtocolError:
+            return
+        entry = self.connections.get((destination, packet.conn_id))
+        if packet.type == p.ST_SYN and entry is not None and entry.conn.state == SYN_SENT:
+            entry.conn.state = FAILED
+            entry.conn.error = "connection refused"
+            entry.notify()
 
     def _accept(self, syn: p.Packet, source: Address, now: float, out: list) -> _Entry | None:
         if self._handler is None or len(self.connections) >= self.max_connections:
