@@ -150,3 +150,19 @@ async def test_a_closed_udp_port_refuses_at_once():
         with trio.fail_after(0.9):  # the first SYN resend would come after 1 s
             with pytest.raises(OSError, match="connection refused"):
                 await a.connect("127.0.0.1", port)
+
+
+async def test_one_dht_node_at_a_time_gets_the_shared_socket():
+    from types import SimpleNamespace
+
+    from tests.support.trackerless import local_config
+    from torrentish.services.dht.node import open_dht_node, shared_dht_channel
+
+    async with open_utp(UdpNetwork(), "127.0.0.1", 0) as endpoint:
+        network = SimpleNamespace(endpoint=endpoint)
+        first = shared_dht_channel(network)
+        assert first is endpoint.shared.dht and shared_dht_channel(network) is None
+        async with open_dht_node(local_config(), shared=first) as node:
+            assert node.port == endpoint.port
+        assert shared_dht_channel(network) is first  # released when that node stopped
+    assert shared_dht_channel(SimpleNamespace()) is None  # a TCP-only network has none

@@ -28,6 +28,14 @@ class DhtChannel:
         self._shared = shared
         self._send, self._receive = trio.open_memory_channel[tuple[bytes, Address]](DHT_QUEUE)
         self.dropped = 0
+        self.claimed = False  # one DHT node reads it; a second one would steal half its replies
+
+    def claim(self) -> bool:
+        """True for the first DHT node that asks (it owns the channel), False for any other."""
+        if self.claimed:
+            return False
+        self.claimed = True
+        return True
 
     @property
     def port(self) -> int:

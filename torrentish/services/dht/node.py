@@ -114,6 +114,8 @@ class DhtNode:
             self.save()
             for sock in self._sockets.values():
                 sock.close()
+            if self.shared is not None:
+                self.shared.claimed = False  # the next node may have it
 
     async def _bind(self) -> None:
         """The IPv4 socket on the configured port (any port if that one is taken: peers learn ours
@@ -316,6 +318,15 @@ class DhtNode:
     async def maintain(self) -> None:
         """One round of upkeep: ping questionable contacts, refresh idle buckets, rejoin if alone."""
         await search.maintain(self)
+
+
+def shared_dht_channel(network: object) -> DhtChannel | None:
+    """The DHT side of the engine network's UDP socket (net/transports.py), if it has one no other
+    node took yet: a DHT node run on it answers on the peer port, as libtorrent's does."""
+    endpoint = getattr(network, "endpoint", None)
+    if endpoint is None or not endpoint.shared.dht.claim():
+        return None
+    return endpoint.shared.dht
 
 
 @asynccontextmanager
