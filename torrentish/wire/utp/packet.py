@@ -4,7 +4,7 @@ Header, 20 bytes, big-endian: type (high nibble) | version (low nibble), first e
 connection id (16), timestamp in microseconds (32), timestamp difference (32), receive window
 (32), seq_nr (16), ack_nr (16). Extensions follow as (next type, length, body) links.
 
-The selective-ack body is a bitmask, a multiple of 4 bytes: bit i (least significant bit of each
+The selective-ack body is a bitmask, a multiple of 4 bytes when we send it (any length is taken): bit i (least significant bit of each
 byte first) says packet ``ack_nr + 2 + i`` arrived; ``ack_nr + 1`` is missing by definition.
 """
 
@@ -78,9 +78,9 @@ def decode(data: bytes | memoryview) -> Packet:
         offset += 2
         if offset + length > len(data):
             raise UtpPacketError("uTP extension runs past the packet")
-        if ext == EXT_SACK:
-            if length == 0 or length % 4:
-                raise UtpPacketError(f"uTP selective ack of {length} bytes is not a multiple of 4")
+        if ext == EXT_SACK and length:
+            # BEP 29 says a multiple of 4 bytes; libtorrent sends other lengths too (11 bytes
+            # seen), and dropping its packets for that would stall the connection.
             sack = bytes(data[offset : offset + min(length, MAX_SACK_BYTES)])
         offset += length
         ext = nxt
