@@ -28,7 +28,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_transfer as bt  # noqa: E402
-from bench_create import make_file  # noqa: E402
 
 from torrentish.formats.units import format_size, parse_size  # noqa: E402
 
@@ -51,18 +50,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=bt.ROOT / "bench" / "out" / "utp.json")
     args = parser.parse_args()
     size = parse_size(args.size)
-    args.dir.mkdir(parents=True, exist_ok=True)
-    bt.compile_sources()
-    machine = bt.describe_machine(args.dir)
-    print(f"# {machine['cpus']} CPUs, Python {machine['python']}, commit {machine['commit']}, "
-          f"load {machine['load_at_start']:.2f}", flush=True)
+    machine, data, _, info_raw, info_hash, piece = bt.prepare(args.dir, size)
     quiet = (bt.quiet_discovery_flags("seed"), bt.quiet_discovery_flags("get"))
     flags = {"tt": (quiet[0] + ["--transport", "both"], quiet[1] + ["--transport", "utp"]),
              "ll": quiet, "tT": (quiet[0] + ["--transport", "tcp"], quiet[1] + ["--transport", "tcp"])}
-    data = args.dir / f"bench-{size}.bin"
-    make_file(data, size)
-    _, info_raw, info_hash, piece = bt.make_torrent(data)
-    bt.warm(data)
     pairs = ["tt", "ll"] + (["tT"] if args.tcp else [])
     rng = random.Random(1)
     runs = []
