@@ -6,7 +6,8 @@ an arbitrary offset because the clocks are not synchronised), bytes acknowledged
 
 - ``TARGET_US`` 100 ms of queueing delay (libutp CCONTROL_TARGET, libtorrent utp_target_delay);
 - ``GAIN_BYTES`` 3000: the most the window grows per round trip when the queue is empty
-  (libutp MAX_CWND_INCREASE_BYTES_PER_RTT); it shrinks by as much when the delay is twice the target;
+  (libutp MAX_CWND_INCREASE_BYTES_PER_RTT); it shrinks by as much when the delay is twice the target,
+  and in proportion beyond;
 - the base delay is the least sample seen over ``BASE_HISTORY`` one-minute buckets (13 minutes, as
   libutp's DELAY_BASE_HISTORY), so a route change or clock drift ages out;
 - the current delay is the least of the last ``CURRENT_SAMPLES`` samples, which filters a single
@@ -92,7 +93,8 @@ class Ledbat:
         if off_target > 0 and not window_limited:
             return
         window_factor = min(bytes_acked, self.cwnd) / max(self.cwnd, bytes_acked)
-        off_target = max(-1.0, off_target)
+        # No floor on off_target (libutp has none either): the further past the target, the
+        # faster the window shrinks, which is how uTP yields to a TCP flow filling a deep queue.
         self.cwnd += GAIN_BYTES * window_factor * off_target
         self.cwnd = int(min(self.max_cwnd, max(self.min_cwnd, self.cwnd)))
 
