@@ -39,6 +39,7 @@ class Wire:
         self.a.seq_nr = self.a.acked_through = first_seq  # seq wrap-around tests start near 65535
         self.a.acked_through = (first_seq - 1) & p.SEQ_MASK
         self.a.inflight.clear()
+        self.a.resends = 0
         self.a._queue_packet(p.ST_SYN, b"")
         self.b: UtpConnection | None = None
         self.events: list = []
@@ -105,6 +106,8 @@ class Wire:
         """Advance to the next event; False when nothing is left to happen."""
         for name, conn in self.conns():
             self._send(name, conn.flush(self.now))
+            # the count flush relies on to skip walking the flight
+            assert conn.resends == sum(out.need_resend for out in conn.inflight.values())
             if self.reading:
                 self.received[name] += conn.read()
         times = [conn.deadline() for _, conn in self.conns()]

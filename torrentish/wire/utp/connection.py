@@ -80,6 +80,7 @@ class UtpConnection:
         self.ack_nr = 0  # last packet received in order
         self.acked_through = (seq - 1) & SEQ_MASK  # every packet up to here is acknowledged
         self.inflight: dict[int, _Outgoing] = {}  # unacknowledged packets, oldest first
+        self.resends = 0  # packets in the flight marked need_resend
         self.cur_window = 0  # payload bytes in flight (not counting packets waiting to be resent)
         self.send_queue = bytearray()
         self.inbox = bytearray()
@@ -265,8 +266,11 @@ class UtpConnection:
                 self.cc.on_loss()
                 self.loss_seq = self.seq_nr
             for out in lost:
+                if out.need_resend:
+                    continue  # named twice (by the selective ack and by duplicate acks)
                 out.fast = True
                 out.need_resend = True
+                self.resends += 1
                 self.cur_window -= len(out.payload)
         if newly or acked_bytes:
             self.rto_deadline = now + self.rto if inflight else None
@@ -274,6 +278,7 @@ class UtpConnection:
 
     def _acked(self, out: _Outgoing) -> int:
         if out.need_resend:
+            self.resends -= 1
             return 0  # was not counted in the window
         self.cur_window -= len(out.payload)
         return len(out.payload) or 1
@@ -357,6 +362,7 @@ class UtpConnection:
             for out in self.inflight.values():
                 if not out.need_resend:
                     out.need_resend = True
+                    self.resends += 1
                     self.cur_window -= len(out.payload)
             oldest.fast = True  # the oldest goes out at once, the rest as the window allows
             self.rto = min(self.config.max_rto, self.rto * 2)
@@ -380,6 +386,7 @@ class UtpConnection:
 
     def _queue_packet(self, type_: int, payload: bytes) -> _Outgoing:
         out = _Outgoing(self.seq_nr, type_, payload)
+        self.resends += 1  # sent by the flush that queued it (the SYN by the first flush)
         self.inflight[self.seq_nr] = out
         self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
         return out
@@ -413,6 +420,8 @@ class UtpConnection:
                 self.resent += 1
             packet.transmissions += 1
             packet.sent_at = now
+            if packet.need_resend:
+                self.resends -= 1
             packet.need_resend = packet.fast = False
             self.cur_window += len(packet.payload)
             out.append(header(packet.type, self.recv_id if packet.type == ST_SYN else send_id, ts,
@@ -428,7 +437,9 @@ class UtpConnection:
                     emit(packet)
         else:
             waiting = False
-            for packet in self.inflight.values():
+            # Walk the flight only when something in it waits to be resent (the usual flush has
+            # nothing to resend, and the flight can be thousands of packets).
+            for packet in (self.inflight.values() if self.resends else ()):
                 if not packet.need_resend:
                     continue
                 if packet.fast or not self.cur_window or self.cur_window + len(packet.payload) <= window:
