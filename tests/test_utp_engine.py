@@ -61,3 +61,28 @@ async def test_both_prefers_utp_and_listens_on_both(tmp_path, virtual):
                 await torrent.completed.wait()
         assert utp_leech.network.dialed == {"utp": 1, "tcp": 0}
         assert seed.network.accepted == {"utp": 1, "tcp": 1}
+
+
+async def test_a_taken_udp_port_leaves_outgoing_utp_working(tmp_path):
+    """Something else holds the listen port's UDP side: incoming uTP is off, dialing uTP still works."""
+    import random
+
+    from torrentish.engine.client import open_client
+    from torrentish.net.udp import UdpNetwork
+    from tests.support.fake_peer import LOCALHOST
+    from tests.support import free_port
+
+    port = free_port()
+    squatter = await UdpNetwork().open_datagram(LOCALHOST, port)
+    sample = make_sample(tmp_path, size=200_000)
+    try:
+        async with open_client(host=LOCALHOST, settings=Settings(transport="both"), rng=random.Random(1)) as seed, \
+                open_client(host=LOCALHOST, port=port, settings=Settings(transport="both"), rng=random.Random(2)) as leech:
+            assert leech.port == port and leech.network.endpoint.port != port
+            await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
+            torrent = await leech.add_torrent(sample.info, sample.empty_storage(), peers=[(LOCALHOST, seed.port)])
+            with trio.fail_after(30):
+                await torrent.completed.wait()
+            assert leech.network.dialed == {"utp": 1, "tcp": 0}
+    finally:
+        squatter.close()

@@ -5,7 +5,8 @@ when uTP gets no answer (``utp_timeout``, shorter than a connection attempt; a N
 that drops UDP costs that much per peer once); ``"utp"`` or ``"tcp"`` dials only that one.
 Incoming connections are taken on both whatever the mode but ``"tcp"`` (no UDP socket then) and
 ``"utp"`` (no TCP listener). The UDP socket is bound to the TCP listener's port, as clients
-announce one port for both; it is also where the DHT can run (``endpoint.shared.dht``).
+announce one port for both; it is also where the DHT can run (``endpoint.shared.dht``). When that
+UDP port is taken (``"both"``), uTP still dials out from another port; only incoming uTP is off.
 """
 
 from __future__ import annotations
@@ -73,9 +74,13 @@ class TransportNetwork(Network):
                 try:
                     self.endpoint = await nursery.start(self._run_utp, host, bound)
                 except OSError as error:
-                    if self.mode == "utp":
+                    if self.mode == "utp" or not bound:
                         raise
-                    LOGGER.warning("uTP is off: UDP port %s cannot be bound (%s)", bound, error)
+                    # Someone holds the UDP port (a DHT node opened before us, say): peers cannot
+                    # reach us over uTP, but we can still dial them over it from any port.
+                    self.endpoint = await nursery.start(self._run_utp, host, 0)
+                    LOGGER.warning("incoming uTP is off: UDP port %s is taken (%s); dialing uTP from port %s",
+                                   bound, error, self.endpoint.port)
                 else:
                     bound = self.endpoint.port
                     await nursery.start(UtpNetwork(self.endpoint).serve, host, bound, counted("utp"))
