@@ -17,16 +17,22 @@ def virtual():
 
 @pytest.mark.parametrize("encryption", ["off", "require"])
 async def test_download_over_utp_with_packet_loss(tmp_path, virtual, encryption):
+    from torrentish import events as ev
+
     sample = make_sample(tmp_path, size=2 * 1024 * 1024 + 999, files=[1024 * 1024, 1024 * 1024 + 999])
     settings = Settings(encryption=encryption)
     async with sim_lab(SimConfig(datagram_loss=0.02, datagram_seed=3)) as lab, \
             lab.client("10.0.0.1", transport="utp", latency=0.02, settings=settings) as seed, \
             lab.client("10.0.0.2", transport="utp", latency=0.03, settings=settings) as leech:
         seeding = await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
+        events = leech.events.subscribe()
         storage = empty_storage(sample)
         torrent = await leech.add_torrent(sample.info, storage, peers=[("10.0.0.1", seed.port)])
         with trio.fail_after(600):
             await torrent.completed.wait()
+        while not isinstance(event := events.receive_nowait(), ev.PeerConnected):
+            pass
+        assert (event.transport, event.encryption) == ("utp", "rc4" if encryption == "require" else "none")
         assert await storage_bytes(storage, sample.info) == sample.data
         assert seed.network.accepted == {"utp": 1, "tcp": 0}
         assert leech.network.dialed == {"utp": 1, "tcp": 0}

@@ -35,6 +35,7 @@ from torrentish.engine.verification import verify_piece
 from torrentish.engine.status import progress_event
 from torrentish.errors import ProtocolError
 from torrentish.formats.metainfo import Info
+from torrentish.net.base import transport_of
 from torrentish.storage.base import Storage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
@@ -302,7 +303,8 @@ class Torrent:
         self._greet(peer)
         from torrentish.wire.peer_id import client_name
 
-        self.events.publish(ev.PeerConnected(now, address, client_name(peer_id), outgoing, encryption))
+        self.events.publish(ev.PeerConnected(now, address, client_name(peer_id), outgoing, encryption,
+                                             transport_of(stream)))
         try:
             await peer.run(leftover)
         finally:

@@ -59,6 +59,18 @@ async def send_buffers(stream: trio.abc.Stream, buffers: list) -> None:
             buffers[0] = memoryview(buffers[0])[sent:]
 
 
+def transport_of(stream: trio.abc.Stream) -> str:
+    """What carries a stream, under MSE's wrapper too: "utp" (a stream that says so) or "tcp"."""
+    while True:
+        kind = getattr(stream, "transport", None)
+        if kind is not None:
+            return kind
+        inner = getattr(stream, "stream", None)
+        if inner is None:
+            return "tcp"
+        stream = inner
+
+
 # ------------------------------------------------------------------------------ datagrams
 Address = tuple[str, int]
 

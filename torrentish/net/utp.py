@@ -235,6 +235,7 @@ class UtpStream(trio.abc.Stream):
     """One uTP connection as a byte stream."""
 
     READ_SIZE = 256 * 1024
+    transport = "utp"  # net/base.transport_of
 
     def __init__(self, endpoint: UtpEndpoint, entry: _Entry):
         self._endpoint = endpoint
