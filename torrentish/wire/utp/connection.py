@@ -19,8 +19,9 @@ Reliability, as in libutp and libtorrent:
   the window is halved at most once per window of data (``loss_seq``);
 - a timeout cuts the window to one packet and resends from the oldest packet; a packet sent
   ``data_resends`` + 1 times without an ack (``syn_resends`` + 1 for the SYN) fails the connection;
-- receive window: what we advertise is our receive buffer minus what the application has not read;
-  the peer's window bounds what we send beside cwnd (one packet may always be in flight: a probe);
+- receive window: what we advertise is our receive buffer minus what the application has not read
+  (receiving.py, the receiving half); the peer's window bounds what we send beside cwnd, and while
+  it is shut one packet goes out per RTO as a probe;
 - FIN carries a sequence number; the stream ends once every byte before it arrived; RESET kills.
 """
 
@@ -29,9 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torrentish.wire.utp.packet import (
-    SEQ_MASK, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, TS_MASK, Packet, encode_header,
-    make_sack, sack_bits, seq_distance,
+    SEQ_MASK, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, TS_MASK, Packet, encode_header, sack_bits,
+    seq_distance,
 )
+from torrentish.wire.utp.receiving import Receiving
 
 SYN_SENT, SYN_RECV, CONNECTED, CLOSED, RESET, FAILED = "syn-sent", "syn-recv", "connected", "closed", "reset", "failed"
 _DONE = (CLOSED, RESET, FAILED)
@@ -68,7 +70,7 @@ def _micros(now: float) -> int:
     return int(now * 1_000_000) & TS_MASK
 
 
-class UtpConnection:
+class UtpConnection(Receiving):
     def __init__(self, congestion, config: UtpConfig, recv_id: int, send_id: int, seq: int,
                  state: str, now: float):
         self.cc = congestion
@@ -146,19 +148,6 @@ class UtpConnection:
         if n:
             self.send_queue += data[:n] if n < len(data) else data
         return n
-
-    def read(self, max_bytes: int | None = None) -> bytes:
-        inbox = self.inbox
-        if max_bytes is None or max_bytes >= len(inbox):
-            data = bytes(inbox)
-            inbox.clear()
-        else:
-            data = bytes(inbox[:max_bytes])
-            del inbox[:max_bytes]
-        # The window was small: tell the peer it opened again (it may be waiting on it).
-        if data and self._advertised < self.config.recv_buffer // 2 <= self._window():
-            self.need_ack = True
-        return data
 
     def all_sent(self) -> bool:
         """Everything written has been acknowledged."""
@@ -293,44 +282,6 @@ class UtpConnection:
         config = self.config
         self.rto = min(config.max_rto, max(config.min_rto, self.rtt + 4 * self.rtt_var))
 
-    def _process_data(self, packet: Packet) -> None:
-        self.need_ack = True
-        seq = packet.seq
-        if self.eof_seq is not None and seq_distance(self.ack_nr, seq) > seq_distance(self.ack_nr, self.eof_seq):
-            return  # past the FIN
-        distance = seq_distance(self.ack_nr, seq)
-        if distance == 0 or distance >= 0x8000:
-            return  # a duplicate of something delivered; the ack we send tells the peer
-        if packet.type == ST_FIN:
-            self.eof_seq = seq
-        if distance == 1:
-            self._deliver(packet.type, packet.payload)
-            self.ack_nr = seq
-            reorder = self.reorder
-            while reorder:
-                nxt = (self.ack_nr + 1) & SEQ_MASK
-                held = reorder.pop(nxt, None)
-                if held is None:
-                    break
-                self.reorder_bytes -= len(held[1])
-                self._deliver(*held)
-                self.ack_nr = nxt
-            return
-        hard_limit = 2 * self.config.recv_buffer  # a peer ignoring our window still gets no more
-        if (seq in self.reorder or distance > self.config.reorder_limit
-                or self.reorder_bytes + len(self.inbox) + len(packet.payload) > hard_limit):
-            return
-        self.reorder[seq] = (packet.type, bytes(packet.payload))
-        self.reorder_bytes += len(packet.payload)
-
-    def _deliver(self, type_: int, payload) -> None:
-        if type_ == ST_FIN:
-            self.eof = True
-            self.reorder.clear()
-            self.reorder_bytes = 0
-        elif not self.eof:
-            self.inbox += payload
-
     def _check_closed(self) -> None:
         if self.eof and self.fin_sent and not self.inflight:
             self.state = CLOSED
@@ -371,9 +322,6 @@ class UtpConnection:
             self.need_ack = True
 
     # ------------------------------------------------------------------ packets out
-    def _window(self) -> int:
-        return max(0, self.config.recv_buffer - len(self.inbox) - self.reorder_bytes)
-
     def _may_send(self, n: int, window: int, probe: bool) -> bool:
         if self.cur_window + n <= window:
             return True
@@ -390,13 +338,6 @@ class UtpConnection:
         self.inflight[self.seq_nr] = out
         self.seq_nr = (self.seq_nr + 1) & SEQ_MASK
         return out
-
-    def _sack(self) -> bytes | None:
-        if not self.reorder:
-            return None
-        base = (self.ack_nr + 2) & SEQ_MASK
-        offsets = [seq_distance(base, seq) for seq in self.reorder]
-        return make_sack(offsets, max(offsets) + 1)
 
     def flush(self, now: float) -> list[bytes]:
         """The datagrams to send now: resends, new data within the window, FIN, acks."""
