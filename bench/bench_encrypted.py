@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_transfer as bt  # noqa: E402
-from bench_create import make_file  # noqa: E402
 
 from torrentish.formats.units import format_size, parse_size  # noqa: E402
 
@@ -107,15 +106,7 @@ def main() -> None:
     if not Path(bt.GNU_TIME).exists():
         raise SystemExit("needs GNU time (/usr/bin/time)")
     size = parse_size(args.size)
-    args.dir.mkdir(parents=True, exist_ok=True)
-    bt.compile_sources()
-    machine = bt.describe_machine(args.dir)
-    print(f"# {machine['cpus']} CPUs, Python {machine['python']}, commit {machine['commit']}, "
-          f"load {machine['load_at_start']:.2f}", flush=True)
-    data = args.dir / f"bench-{size}.bin"
-    make_file(data, size)
-    torrent, info_raw, info_hash, piece = bt.make_torrent(data)
-    bt.warm(data)
+    machine, data, torrent, info_raw, info_hash, piece = bt.prepare(args.dir, size)
     quiet = (bt.quiet_discovery_flags("seed"), bt.quiet_discovery_flags("get"))
     rng = random.Random(1)
     runs: dict[str, list[bt.Run]] = {c: [] for c in configs}

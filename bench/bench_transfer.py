@@ -415,6 +415,21 @@ def make_torrent(data: Path) -> tuple[Path, bytes, bytes, int]:
     return torrent, info.raw, info.info_hash, info.piece_length
 
 
+def prepare(directory: Path, size: int) -> tuple[dict, Path, Path, bytes, bytes, int]:
+    """One size's setup for a benchmark on one file: the machine (printed), the data file, its
+    torrent (path, info raw bytes, info hash, piece length), the package compiled, the data warm."""
+    directory.mkdir(parents=True, exist_ok=True)
+    compile_sources()
+    machine = describe_machine(directory)
+    print(f"# {machine['cpus']} CPUs, Python {machine['python']}, commit {machine['commit']}, "
+          f"load {machine['load_at_start']:.2f}", flush=True)
+    data = directory / f"bench-{size}.bin"
+    make_file(data, size)
+    torrent, info_raw, info_hash, piece = make_torrent(data)
+    warm(data)
+    return machine, data, torrent, info_raw, info_hash, piece
+
+
 def warm(path: Path) -> None:
     """Read the file once so that the seeds read it from the page cache."""
     buffer = bytearray(1 << 20)

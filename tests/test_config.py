@@ -193,3 +193,14 @@ def test_encryption_on_the_command_line(tmp_path):
     assert "[default: require]" in cli(tmp_path, "seed", "--help", env={"TORRENTISH_ENCRYPTION": "require"}).stdout
     result = cli(tmp_path, "get", "x.torrent", "--encryption", "sometimes")
     assert result.returncode == 2 and "'sometimes' is not one of prefer, require, off" in result.stderr
+
+
+def test_transport_from_the_file_the_environment_and_the_command_line(tmp_path):
+    path = write(tmp_path / "c.toml", 'transport = "TCP"\n')
+    defaults = load_config(path, environ={}).default_map()
+    assert {command: d["transport"] for command, d in defaults.items()} == {"get": "tcp", "seed": "tcp", "share": "tcp"}
+    assert load_config(path, environ={"TORRENTISH_TRANSPORT": "utp"}).default_map()["seed"]["transport"] == "utp"
+    with pytest.raises(ConfigError, match="^TORRENTISH_TRANSPORT: transport is one of both, utp, tcp"):
+        load_config(path, environ={"TORRENTISH_TRANSPORT": "quic"})
+    result = cli(tmp_path, "get", "x.torrent", "--transport", "quic")
+    assert result.returncode == 2 and "'quic' is not one of both, utp, tcp" in result.stderr

@@ -163,6 +163,8 @@ def test_get_and_seed_stream_json(tmp_path):
     assert kinds[0] == "start" and kinds[-1] == "summary"
     assert kinds.count("piece_verified") == start["pieces"]
     assert {"peer_connected", "completed", "state"} <= set(kinds)
+    # the commands' default transport: uTP first, and the seed takes it
+    assert [r["transport"] for r in stream if r["event"] == "peer_connected"] == ["utp"]
     times = [r["t"] for r in stream]
     assert times == sorted(times)
     summary = stream[-1]

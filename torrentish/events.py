@@ -67,6 +67,7 @@ class PeerConnected(Event):
     outgoing: bool
     # "rc4", "mse-plaintext" (MSE obfuscated the handshake, the payload is plaintext) or "none"
     encryption: str = "none"
+    transport: str = "tcp"  # or "utp"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from trio.testing import MockClock
 from tests.support.fake_peer import FakeListener, FakePeer, SampleTorrent, answer_as_seed, running
 from torrentish.engine.client import Client, open_client
 from torrentish.net.sim import SimConfig, SimNetwork
+from torrentish.net.transports import TransportNetwork
 from torrentish.storage.memory import MemoryStorage
 
 
@@ -67,12 +68,16 @@ class SimLab:
 
     @asynccontextmanager
     async def client(self, host: str, *, up: float = 0, down: float = 0, latency: float = 0.001,
-                     **kwargs) -> AsyncIterator[Client]:
+                     transport: str | None = None, **kwargs) -> AsyncIterator[Client]:
         """A torrentish client on its own node (`up`/`down` in bytes/s, 0: unlimited), with an
-        rng seeded by its order (so its own peer id, and reproducible choices)."""
+        rng seeded by its order (so its own peer id, and reproducible choices). With `transport`
+        ("both", "utp"), it speaks uTP over the node's datagrams too (net/transports.py)."""
         rng = random.Random(len(self.network.nodes))
         node = self.network.add_node(host, up=up, down=down, latency=latency)
-        async with open_client(network=node, host=host, rng=rng, **kwargs) as client:
+        network = node
+        if transport is not None:
+            network = TransportNetwork(node, node, transport, rng=random.Random(rng.random()))
+        async with open_client(network=network, host=host, rng=rng, **kwargs) as client:
             yield client
 
     def _fake_node(self, latency: float):
@@ -106,7 +111,8 @@ class SimLab:
 
 
 def _host_of(network: SimNetwork, client: Client) -> str:
-    return next(host for host, node in network.nodes.items() if node is client.network)
+    ours = getattr(client.network, "tcp", client.network)  # a TransportNetwork wraps the node
+    return next(host for host, node in network.nodes.items() if node is ours)
 
 
 @asynccontextmanager

@@ -65,6 +65,11 @@ Encryption = Annotated[
                  help="Message Stream Encryption: prefer (encrypt when the peer can, else plaintext), "
                       "require (RC4 only, both ways) or off."),
 ]
+Transport = Annotated[
+    str,
+    typer.Option("--transport", metavar="both|utp|tcp",
+                 help="Peer connections: both (dial uTP first, fall back to TCP; accept both), utp or tcp only."),
+]
 DhtBootstrap = Annotated[
     Optional[list[str]],
     typer.Option("--dht-bootstrap", metavar="HOST:PORT", show_default=False,
@@ -126,14 +131,14 @@ def parse_rate_option(text: str | None, option: str) -> int:
         raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
-def engine_settings(encryption: str, **fields):
-    """Engine Settings for a command's options; --encryption checked (a usage error)."""
-    from torrentish.engine.settings import ENCRYPTION_POLICIES, Settings
+def engine_settings(encryption: str, transport: str = "both", **fields):
+    """Engine Settings for a command's options; --encryption and --transport checked (usage errors)."""
+    from torrentish.engine.settings import ENCRYPTION_POLICIES, TRANSPORTS, Settings
 
-    if encryption not in ENCRYPTION_POLICIES:
-        raise typer.BadParameter(f"{encryption!r} is not one of {', '.join(ENCRYPTION_POLICIES)}",
-                                 param_hint="'--encryption'")
-    return Settings(encryption=encryption, **fields)
+    for option, value, allowed in (("--encryption", encryption, ENCRYPTION_POLICIES), ("--transport", transport, TRANSPORTS)):
+        if value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=f"'{option}'")
+    return Settings(encryption=encryption, transport=transport, **fields)
 
 
 def _version(value: bool) -> None:

@@ -67,4 +67,5 @@ max_down = "0"
 keep_seeding = false        # `get` keeps seeding once the download is complete
 port_mapping = true         # ask the router (UPnP, NAT-PMP, PCP) to forward the listen port
 encryption = "prefer"       # or "require" (RC4 only, both ways) or "off"
+transport = "both"          # uTP first, then TCP; or "utp" or "tcp" only
 """

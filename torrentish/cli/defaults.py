@@ -64,6 +64,14 @@ def _credentials(value: Any) -> str:
     return value
 
 
+def _transport(value: Any) -> str:
+    from torrentish.engine.settings import TRANSPORTS
+
+    if not isinstance(value, str) or value.strip().lower() not in TRANSPORTS:
+        raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {value!r}")
+    return value.strip().lower()
+
+
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -120,6 +128,9 @@ KEYS: tuple[Key, ...] = (
     Key("encryption", "TORRENTISH_ENCRYPTION", _encryption,
         {"get": "encryption", "seed": "encryption", "share": "encryption"},
         "Message Stream Encryption: prefer, require or off"),
+    Key("transport", "TORRENTISH_TRANSPORT", _transport,
+        {"get": "transport", "seed": "transport", "share": "transport"},
+        "peer transports: both (uTP first, then TCP), utp or tcp"),
     Key("remote_url", "TORRENTISH_REMOTE_URL", _url, {"remote": "url"},
         "the daemon `torrentish remote` talks to"),
     Key("remote_auth", "TORRENTISH_REMOTE_AUTH", _credentials, {"remote": "auth"},

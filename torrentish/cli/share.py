@@ -13,7 +13,7 @@ import typer
 
 from torrentish.cli.app import (
     DEFAULT_PORT_MAPPING_PROTOCOLS,
-    Encryption,
+    Encryption, Transport,
     PortMapping,
     PortMappingProtocols,
     Quiet,
@@ -153,6 +153,7 @@ def share(
     port_mapping: PortMapping = True,
     port_mapping_protocols: PortMappingProtocols = DEFAULT_PORT_MAPPING_PROTOCOLS,
     encryption: Encryption = "prefer",
+    transport: Transport = "both",
     quiet: Quiet = False,
 ) -> None:
     """Share a file or directory on the LAN: make the torrent, seed it, run a tracker, local
@@ -173,7 +174,7 @@ def share(
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
 
     strict = port != 6881 or tracker_port != 6969 or http_port != 8080  # a port the user chose must be that port
-    settings = engine_settings(encryption)
+    settings = engine_settings(encryption, transport)
 
     def ready(details) -> None:
         if quiet:

@@ -18,7 +18,7 @@ from torrentish.cli.app import (
     AsJson,
     Dht,
     DhtBootstrap,
-    Encryption,
+    Encryption, Transport,
     LogFile,
     MaxUp,
     Peers,
@@ -128,6 +128,7 @@ def get(
                                      help="For a magnet link: also save the .torrent once the metadata arrives."),
     ] = None,
     encryption: Encryption = "prefer",
+    transport: Transport = "both",
     as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
@@ -150,7 +151,7 @@ def get(
     peers = [parse_peer(p) for p in peer or []]
     up, down = parse_rate_option(max_up, "--max-up"), parse_rate_option(max_down, "--max-down")
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
-    settings = engine_settings(encryption)
+    settings = engine_settings(encryption, transport)
     output = _output("get", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         from torrentish.app.trackerless import get_function  # .torrent or magnet; trackers, LSD, DHT, PEX
@@ -204,6 +205,7 @@ def seed(
         "--super-seed", help="BEP 16 initial seeding: reveal pieces one at a time, so each leaves "
                              "this seed about once (for the first seed of a new torrent).")] = False,
     encryption: Encryption = "prefer",
+    transport: Transport = "both",
     as_json: AsJson = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
@@ -230,7 +232,7 @@ def seed(
     peers = [parse_peer(p) for p in peer or []]
     up = parse_rate_option(max_up, "--max-up")
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
-    settings = engine_settings(encryption, super_seed=super_seed)
+    settings = engine_settings(encryption, transport, super_seed=super_seed)
     output = _output("seed", as_json, quiet, verbose, log_file)
     with _json_errors(output):
         metas = [_load(torrent) for torrent in torrents]

@@ -190,12 +190,16 @@ async def open_client(
     peer_id: bytes | None = None,
     key_rng: random.Random | None = None,
 ) -> AsyncIterator[Client]:
-    if network is None:
-        from torrentish.net.tcp import TcpNetwork
-
-        network = TcpNetwork()
     rng = rng or random.Random()
     settings = settings or Settings()
+    if network is None:
+        from torrentish.net.tcp import TcpNetwork
+        from torrentish.net.transports import TransportNetwork
+        from torrentish.net.udp import UdpNetwork
+
+        network = TcpNetwork()
+        if settings.transport != "tcp":
+            network = TransportNetwork(network, UdpNetwork(), settings.transport)
     encryption = check_policy(settings.encryption)  # before the nursery: a plain error, not a group
     async with trio.open_nursery() as nursery:
         client = Client(nursery, network, settings, rng, peer_id or make_peer_id(rng), key_rng, encryption)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ENCRYPTION_POLICIES = ("prefer", "require", "off")  # Settings.encryption (engine/encryption.py)
+TRANSPORTS = ("both", "utp", "tcp")  # Settings.transport (net/transports.py)
 
 
 @dataclass
@@ -19,6 +20,11 @@ class Settings:
     # Message Stream Encryption (engine/encryption.py): "prefer" (dial encrypted, fall back to
     # plaintext, accept both), "require" (RC4 only, both ways) or "off" (plaintext; never RC4).
     encryption: str = "prefer"
+    # Peer transports: "both" (dial uTP first, then TCP; listen on both), "utp" or "tcp" only.
+    # The commands default to "both" (cli/app.py engine_settings); an engine opened bare stays on
+    # TCP, whose reliability lives in the kernel, so it also runs under a mock clock that jumps
+    # while datagrams wait in a socket (uTP's timers would fire on such a jump).
+    transport: str = "tcp"
 
     # Requests we make
     min_pipeline: int = 8  # outstanding 16 KiB requests per peer at the least

@@ -37,6 +37,7 @@ from torrentish.engine.status import progress_event
 from torrentish.errors import ProtocolError, TorrentishError
 from torrentish.formats.metainfo import Info
 from torrentish.formats.piece_hashes import PieceHashes
+from torrentish.net.base import transport_of
 from torrentish.storage.base import Storage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
@@ -313,7 +314,8 @@ class Torrent:
         self._greet(peer)
         from torrentish.wire.peer_id import client_name
 
-        self.events.publish(ev.PeerConnected(now, address, client_name(peer_id), outgoing, encryption))
+        self.events.publish(ev.PeerConnected(now, address, client_name(peer_id), outgoing, encryption,
+                                             transport_of(stream)))
         try:
             await peer.run(leftover)
         finally:

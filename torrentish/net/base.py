@@ -57,3 +57,45 @@ async def send_buffers(stream: trio.abc.Stream, buffers: list) -> None:
         buffers = buffers[done:]
         if buffers and sent:
             buffers[0] = memoryview(buffers[0])[sent:]
+
+
+def transport_of(stream: trio.abc.Stream) -> str:
+    """What carries a stream, under MSE's wrapper too: "utp" (a stream that says so) or "tcp"."""
+    while True:
+        kind = getattr(stream, "transport", None)
+        if kind is not None:
+            return kind
+        inner = getattr(stream, "stream", None)
+        if inner is None:
+            return "tcp"
+        stream = inner
+
+
+# ------------------------------------------------------------------------------ datagrams
+Address = tuple[str, int]
+
+
+class DatagramSocket(ABC):
+    """One bound datagram endpoint (a UDP socket, or a port on the simulated network).
+
+    Batches both ways: a pure-Python uTP lives or dies by how many task wake-ups each datagram
+    costs, so one wake-up drains everything queued and one call sends a whole flush."""
+
+    port: int
+
+    @abstractmethod
+    async def receive_batch(self) -> list[tuple[bytes, Address]]:
+        """Wait for at least one datagram; return every one waiting (bounded)."""
+
+    @abstractmethod
+    async def send_batch(self, datagrams: list[tuple[bytes, Address]]) -> None:
+        """Send them in order; a datagram the path cannot take is dropped, as UDP does."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class DatagramNetwork(ABC):
+    @abstractmethod
+    async def open_datagram(self, host: str, port: int) -> DatagramSocket:
+        """Bind host:port (port 0 = any). Raises OSError when it cannot."""

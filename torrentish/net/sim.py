@@ -31,15 +31,17 @@ from __future__ import annotations
 import errno
 import heapq
 import math
+import random
 from collections import deque
 from dataclasses import dataclass
 
 import trio
 
-from torrentish.net.base import ConnectionHandler, Network
+from torrentish.net.base import ConnectionHandler, DatagramNetwork, Network
+from torrentish.net.sim_datagram import SimDatagramSocket
 
 INF = math.inf
-_DATA, _EOF, _HOLD = 0, 1, 2
+_DATA, _EOF, _HOLD, _CALL = 0, 1, 2, 3
 
 
 @dataclass
@@ -49,6 +51,8 @@ class SimConfig:
     send_buffer: int = 256 * 1024  # send_all returns once the backlog is at most this
     rx_lowat: int = 0  # wake a reader once this many bytes wait (0: on every arrival)
     rx_hold: float = 0.02  # ... or once the oldest waiting byte is this old
+    datagram_loss: float = 0.0  # probability that a datagram is lost (net/sim_datagram.py)
+    datagram_seed: int = 0
 
 
 class _Flow:
@@ -112,6 +116,8 @@ class SimNetwork:
         self.delivered = 0  # bytes that reached a receiver, all flows
         self.reallocations = 0
         self.ticks = 0
+        self.datagram_sockets: dict[tuple[str, int], SimDatagramSocket] = {}
+        self.datagram_rng = random.Random(self.config.datagram_seed)
 
     def add_node(self, host: str, *, up: float = INF, down: float = INF, latency: float = 0.0) -> SimNode:
         if host in self.nodes:
@@ -160,6 +166,10 @@ class SimNetwork:
         heapq.heappush(self._events, (time, self._next_seq(), kind, flow, data))
         if self._wakeup is not None and time < self._wakeup.deadline:
             self._wakeup.deadline = time
+
+    def call_at(self, time: float, call) -> None:
+        """Run ``call()`` from the scheduler at ``time`` (datagram arrivals)."""
+        self._schedule(time, _CALL, None, call)
 
     def _transmit(self, now: float) -> None:
         small = self.config.small_bytes
@@ -249,6 +259,9 @@ class SimNetwork:
         touched: dict[int, _Flow] = {}
         while events and events[0][0] <= now:
             _, _, kind, flow, data = heapq.heappop(events)
+            if kind == _CALL:
+                data()
+                continue
             if kind == _DATA:
                 if flow.reset:
                     continue
@@ -323,7 +336,7 @@ class SimNetwork:
             waiter.set()
 
 
-class SimNode(Network):
+class SimNode(Network, DatagramNetwork):
     """One host on the simulated network; implements the engine's Network seam."""
 
     def __init__(self, network: SimNetwork, host: str, up: float, down: float, latency: float):
@@ -356,6 +369,18 @@ class SimNode(Network):
             ours.close_now()
             raise
         return ours
+
+    async def open_datagram(self, host: str, port: int) -> SimDatagramSocket:
+        """A datagram port on this node (``host`` is ignored); port 0 picks a free one."""
+        sockets = self.network.datagram_sockets
+        if port and (self.host, port) in sockets:
+            raise OSError(errno.EADDRINUSE, f"port {port} is taken")
+        while not port or (self.host, port) in sockets:
+            self._next_port += 1
+            port = self._next_port
+        sock = sockets[(self.host, port)] = SimDatagramSocket(self.network, self, port)
+        await trio.lowlevel.checkpoint()
+        return sock
 
     async def serve(self, host: str, port: int, handler: ConnectionHandler, *,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:

@@ -95,7 +95,7 @@ class SessionServices:
                     pex.send_due(torrent, now)
 
     async def _open_dht(self, stack: AsyncExitStack):
-        from torrentish.services.dht.node import open_dht_node
+        from torrentish.services.dht.node import open_dht_node, shared_dht_channel
 
         config = DhtConfig(
             port=self.client.port,  # the peer port, as other clients do
@@ -103,6 +103,9 @@ class SessionServices:
             bootstrap=self.dht_bootstrap or DEFAULT_BOOTSTRAP,
             state_path=self.dht_state,
         )
+        shared = shared_dht_channel(self.client.network)  # the peer port's UDP socket, beside uTP
+        if shared is not None:
+            return await stack.enter_async_context(open_dht_node(config, shared=shared))
         for port in (config.port, 0):
             config.port = port
             try:

@@ -73,9 +73,10 @@ def describe(event: ev.Event) -> str | None:
     match event:
         case ev.StateChanged(state=state):
             return f"state: {state}"
-        case ev.PeerConnected(address=a, client=client, outgoing=outgoing, encryption=encryption):
+        case ev.PeerConnected(address=a, client=client, outgoing=outgoing, encryption=encryption,
+                              transport=transport):
             way = "connected to" if outgoing else "accepted"
-            how = "" if encryption == "none" else f", {encryption}"
+            how = ("" if transport == "tcp" else ", uTP") + ("" if encryption == "none" else f", {encryption}")
             return f"{way} {format_address(a)} ({client}{how})"
         case ev.PeerDisconnected(address=a, reason=reason, downloaded=down, uploaded=up):
             moved = f"; got {format_size(down)}, sent {format_size(up)}" if down or up else ""

@@ -4,6 +4,9 @@
         found = await node.get_peers(info_hash)
         await node.announce(info_hash, port=6881)
 
+With ``shared=endpoint.shared.dht`` (net/utp.py open_utp) the node runs on the listen port's UDP
+socket beside uTP instead of binding its own.
+
 The node answers ping, find_node, get_peers and announce_peer; runs iterative lookups with at most
 ``alpha`` queries in flight; keeps its routing tables fresh (pings questionable contacts, refreshes
 idle buckets) and saves them to ``config.state_path`` to rejoin from on the next start.
@@ -36,6 +39,7 @@ from torrentish.services.dht.routing import RoutingTable
 from torrentish.services.dht.state import load_state, save_state
 from torrentish.services.dht.tokens import TokenIssuer
 from torrentish.net.receive_errors import datagrams
+from torrentish.net.shared_udp import DhtChannel
 
 __all__ = ["DhtConfig", "DhtNode", "PeersResult", "QueryFailed", "open_dht_node"]
 
@@ -62,8 +66,12 @@ def _source_key(source: Address) -> str:
 
 
 class DhtNode:
-    def __init__(self, config: DhtConfig | None = None, rng: random.Random | None = None):
+    def __init__(self, config: DhtConfig | None = None, rng: random.Random | None = None,
+                 shared: DhtChannel | None = None):
         self.config = config or DhtConfig()
+        # The DHT's side of the listen port's UDP socket that uTP shares (net/shared_udp.py), in
+        # place of a socket of its own (IPv4 only then).
+        self.shared = shared
         self.rng = rng or random.Random()
         saved = load_state(self.config.state_path)
         self.node_id = self.config.node_id or saved.node_id or self.rng.randbytes(20)
@@ -106,10 +114,17 @@ class DhtNode:
             self.save()
             for sock in self._sockets.values():
                 sock.close()
+            if self.shared is not None:
+                self.shared.claimed = False  # the next node may have it
 
     async def _bind(self) -> None:
         """The IPv4 socket on the configured port (any port if that one is taken: peers learn ours
         from PORT messages), and the IPv6 one on the same port number where IPv6 is available."""
+        if self.shared is not None:
+            self.port = self.shared.port
+            self._sockets[4] = self.shared
+            self.tables[4] = self._new_table()
+            return
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             await sock.bind((self.config.host, self.config.port))
@@ -146,7 +161,8 @@ class DhtNode:
 
     # -- receiving ---------------------------------------------------------------------------------
     async def _receive_loop(self, family: int, sock: trio.socket.SocketType) -> None:
-        async for data, source in datagrams(sock, RECEIVE_SIZE, "DHT"):
+        received = sock if sock is self.shared else datagrams(sock, RECEIVE_SIZE, "DHT")
+        async for data, source in received:
             await self._datagram(data, (source[0], source[1]), family)
 
     async def _datagram(self, data: bytes, source: Address, family: int) -> None:
@@ -304,11 +320,21 @@ class DhtNode:
         await search.maintain(self)
 
 
+def shared_dht_channel(network: object) -> DhtChannel | None:
+    """The DHT side of the engine network's UDP socket (net/transports.py), if it has one no other
+    node took yet: a DHT node run on it answers on the peer port, as libtorrent's does."""
+    endpoint = getattr(network, "endpoint", None)
+    if endpoint is None or not endpoint.shared.dht.claim():
+        return None
+    return endpoint.shared.dht
+
+
 @asynccontextmanager
-async def open_dht_node(config: DhtConfig | None = None, *, rng: random.Random | None = None) -> AsyncIterator[DhtNode]:
+async def open_dht_node(config: DhtConfig | None = None, *, rng: random.Random | None = None,
+                        shared: DhtChannel | None = None) -> AsyncIterator[DhtNode]:
     """Run a DHT node for the duration of the block (sockets bound on entry, bootstrap running)."""
     async with trio.open_nursery() as nursery:
-        node = await nursery.start(DhtNode(config, rng).run)
+        node = await nursery.start(DhtNode(config, rng, shared).run)
         try:
             yield node
         finally:

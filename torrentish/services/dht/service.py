@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from torrentish.services.dht.config import DhtConfig
-from torrentish.services.dht.node import DhtNode, open_dht_node
+from torrentish.services.dht.node import DhtNode, open_dht_node, shared_dht_channel
 from torrentish import events as ev
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
@@ -48,7 +48,7 @@ class DhtService:
         if self.node is not None:
             await self._serve(self.node, client, torrent)
             return
-        async with open_dht_node(self.config) as node:
+        async with open_dht_node(self.config, shared=shared_dht_channel(client.network)) as node:
             await self._serve(node, client, torrent)
 
     async def _serve(self, node: DhtNode, client: Any, torrent: Any) -> None:

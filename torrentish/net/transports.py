@@ -1,0 +1,96 @@
+"""The engine's network when it speaks both TCP and uTP: which one to dial, both to listen on.
+
+Outgoing policy as libtorrent's: with ``mode="both"`` a peer is dialed over uTP first and over TCP
+when uTP gets no answer (``utp_timeout``, shorter than a connection attempt; a NAT or firewall
+that drops UDP costs that much per peer once); ``"utp"`` or ``"tcp"`` dials only that one.
+Incoming connections are taken on both whatever the mode but ``"tcp"`` (no UDP socket then) and
+``"utp"`` (no TCP listener). The UDP socket is bound to the TCP listener's port, as clients
+announce one port for both; it is also where the DHT can run (``endpoint.shared.dht``). When that
+UDP port is taken (``"both"``), uTP still dials out from another port; only incoming uTP is off.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import trio
+
+from torrentish.net.base import ConnectionHandler, DatagramNetwork, Network
+from torrentish.net.utp import UtpEndpoint, UtpNetwork, open_utp
+from torrentish.wire.utp.connection import UtpConfig
+
+TRANSPORTS = ("both", "utp", "tcp")
+UTP_TIMEOUT = 3.0  # libtorrent's utp_connect_timeout
+LOGGER = logging.getLogger("torrentish.net")
+
+
+class TransportNetwork(Network):
+    def __init__(self, tcp: Network, udp: DatagramNetwork, mode: str = "both", *,
+                 rng: random.Random | None = None, utp_config: UtpConfig | None = None,
+                 utp_timeout: float = UTP_TIMEOUT):
+        if mode not in TRANSPORTS:
+            raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {mode!r}")
+        self.tcp = tcp
+        self.udp = udp
+        self.mode = mode
+        self.rng = rng
+        self.utp_config = utp_config
+        self.utp_timeout = utp_timeout
+        self.endpoint: UtpEndpoint | None = None
+        self.dialed = {"utp": 0, "tcp": 0}  # connections opened, by transport
+        self.accepted = {"utp": 0, "tcp": 0}
+
+    async def connect(self, host: str, port: int) -> trio.abc.Stream:
+        endpoint = self.endpoint
+        if self.mode != "tcp" and endpoint is not None:
+            try:
+                stream = await endpoint.connect(host, port, self.utp_timeout)
+            except OSError:
+                if self.mode == "utp":
+                    raise
+            else:
+                self.dialed["utp"] += 1
+                return stream
+        if self.mode == "utp":
+            raise OSError("uTP is not running")
+        stream = await self.tcp.connect(host, port)
+        self.dialed["tcp"] += 1
+        return stream
+
+    async def serve(self, host: str, port: int, handler: ConnectionHandler, *,
+                    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        def counted(kind: str) -> ConnectionHandler:
+            async def handle(stream, address):
+                self.accepted[kind] += 1
+                await handler(stream, address)
+            return handle
+
+        async with trio.open_nursery() as nursery:
+            bound = port
+            if self.mode != "utp":
+                bound = await nursery.start(self.tcp.serve, host, port, counted("tcp"))
+            if self.mode != "tcp":
+                try:
+                    self.endpoint = await nursery.start(self._run_utp, host, bound)
+                except OSError as error:
+                    if self.mode == "utp" or not bound:
+                        raise
+                    # Someone holds the UDP port (a DHT node opened before us, say): peers cannot
+                    # reach us over uTP, but we can still dial them over it from any port.
+                    self.endpoint = await nursery.start(self._run_utp, host, 0)
+                    LOGGER.warning("incoming uTP is off: UDP port %s is taken (%s); dialing uTP from port %s",
+                                   bound, error, self.endpoint.port)
+                else:
+                    bound = self.endpoint.port
+                    await nursery.start(UtpNetwork(self.endpoint).serve, host, bound, counted("utp"))
+            task_status.started(bound)
+            await trio.sleep_forever()
+
+    async def _run_utp(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with open_utp(self.udp, host, port, rng=self.rng, config=self.utp_config) as endpoint:
+                task_status.started(endpoint)
+                await trio.sleep_forever()
+        finally:
+            self.endpoint = None
