@@ -23,6 +23,7 @@ MEASURES = {
     "mean_over_t_min": "mean / T_min",
     "last_completion": "last completion (s)",
     "mean_download_time": "mean download time (s)",
+    "steady_download_time": "download time, middle half of arrivals (s)",
     "seed_copies": "seed copies",
     "upload_utilisation": "upload utilisation",
 }
@@ -90,7 +91,8 @@ def table(sweep: Sweep, pts: Sequence[Point]) -> Table:
         t.add_column(name, justify="right", no_wrap=True)
     t.add_column("strategy")
     t.add_column("done", justify="right")
-    for label in ("last/T_min", "mean/T_min", "last (s)", "mean dl (s)", "seed copies", "upload use"):
+    for label in ("last/T_min", "mean/T_min", "last (s)", "mean dl (s)", "mid dl (s)", "seed copies",
+                  "upload use"):
         t.add_column(label, justify="right", no_wrap=True)
     for p in pts:
         t.add_row(*(v for _, v in p.values), p.strategy, f"{p.finished}/{p.runs}",

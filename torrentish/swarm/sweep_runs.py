@@ -67,6 +67,7 @@ def record(result) -> dict:
         "last_completion": s["last_completion"],
         "mean_completion": s["mean_completion"],
         "mean_download_time": _mean([p.download_time for p in result.leechers() if p.download_time is not None]),
+        "steady_download_time": _steady(result.leechers()),
         "seed_copies": s["seed_uploaded"] / result.scenario["file_size"],
         "upload_utilisation": statistics.fmean(used) if used else None,
         "duplicate_fraction": s["duplicate_fraction"],
@@ -78,6 +79,16 @@ def record(result) -> dict:
 
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
+
+
+def _steady(leechers) -> float | None:
+    """Mean download time of the middle half of the leechers by arrival: with arrivals over time,
+    the first quarter meets a swarm still filling and the last a swarm emptying (None unless all
+    of that half completed)."""
+    ordered = sorted(leechers, key=lambda p: p.arrived)
+    middle = ordered[len(ordered) // 4: len(ordered) - len(ordered) // 4]
+    times = [p.download_time for p in middle]
+    return None if not times or None in times else statistics.fmean(times)
 
 
 def simulate(scenario: Scenario) -> dict:
