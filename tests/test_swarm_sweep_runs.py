@@ -51,6 +51,7 @@ def test_cache_rerun_extension_and_identical_results(tmp_path, monkeypatch):
     first = run_sweep(small.runs(), cache, workers=2, progress=lambda d, t: progress.append((d, t)))
     assert first.ran == 4 and progress[0] == (0, 4) and progress[-1] == (4, 4)
     assert all(r["finished"] and r["completed"] == 3 for r in first.records)
+    assert set(first.records[0]) == sweep_runs._FIELDS | {"format"}  # what the cache requires
     assert len(list((tmp_path / "cache").glob("*.json"))) == 4
 
     # One by one, in this process: the same figures (wall time aside).
@@ -88,7 +89,10 @@ def test_a_broken_cache_file_is_a_miss(tmp_path):
     (tmp_path / "def.json").write_text(json.dumps({"format": "something else"}))
     assert cache.get("abc") is None and cache.get("def") is None and cache.get("ghi") is None
     cache.put("ghi", {"format": sweep_runs.RECORD_FORMAT, "x": 1})
-    assert cache.get("ghi") == {"format": sweep_runs.RECORD_FORMAT, "x": 1}
+    assert cache.get("ghi") is None  # a record without the figures
+    whole = {"format": sweep_runs.RECORD_FORMAT, **{k: 1 for k in sweep_runs._FIELDS}}
+    cache.put("jkl", whole)
+    assert cache.get("jkl") == whole and not list(tmp_path.glob("*.tmp"))
 
 
 @pytest.mark.slow

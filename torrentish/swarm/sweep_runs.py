@@ -77,6 +77,12 @@ def record(result) -> dict:
     }
 
 
+_FIELDS = {"finished", "completed", "leechers", "t_min", "last_over_t_min", "mean_over_t_min",
+           "last_completion", "mean_completion", "mean_download_time", "steady_download_time",
+           "seed_copies", "upload_utilisation", "duplicate_fraction", "first_full_copy",
+           "swarm_seconds", "wall_seconds"}
+
+
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
@@ -113,7 +119,8 @@ class Cache:
             data = json.loads(self._path(key).read_text())
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, dict) and data.get("format") == RECORD_FORMAT else None
+        ok = isinstance(data, dict) and data.get("format") == RECORD_FORMAT and _FIELDS <= data.keys()
+        return data if ok else None  # anything else is a miss: the run is simulated again
 
     def put(self, key: str, value: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
