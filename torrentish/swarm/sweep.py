@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from torrentish.core.picker import STRATEGIES
+from torrentish.swarm.synthetic import VERIFY_MODES
 from torrentish.swarm.scenario import (
     ARRIVALS, DEPARTURES, Scenario, ScenarioError, _bool, _choice, _int, _positive, _rate, _size,
     _take, apply_overrides, parse_duration, read_toml, scenario_from_dict)
@@ -66,6 +67,7 @@ PARAMETERS = {
     "super_seed": ("", _bool),
     "arrival": ("", lambda v, what: _choice(v, what, ARRIVALS)),
     "departure": ("", lambda v, what: _choice(v, what, DEPARTURES)),
+    "verify": ("", lambda v, what: _choice(v, what, VERIFY_MODES)),
 }
 
 
