@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from torrentish.core.picker import STRATEGIES
-from torrentish.swarm.synthetic import VERIFY_MODES
 from torrentish.swarm.scenario import (
-    ARRIVALS, DEPARTURES, Scenario, ScenarioError, _bool, _choice, _int, _positive, _rate, _size,
-    _take, apply_overrides, parse_duration, read_toml, scenario_from_dict)
+    ARRIVALS, DEPARTURES, MAX_PEERS, Scenario, ScenarioError, _bool, _choice, _int, _positive, _rate,
+    _size, _take, apply_overrides, parse_duration, read_toml, scenario_from_dict)
+from torrentish.swarm.synthetic import VERIFY_MODES
 
 MAX_RUNS = 10_000
 MAX_REPETITIONS = 1000
@@ -43,7 +43,7 @@ def _duration(value, what: str) -> float:
 
 
 def _count(value, what: str) -> int:
-    return _int(value, what, 0, 5000)
+    return _int(value, what, 0, MAX_PEERS)
 
 
 # name -> (unit, how a value is read); the name is also the key of apply_overrides.
