@@ -118,3 +118,15 @@ def test_the_command_writes_table_csv_json_and_plots(tmp_path):
         assert (tmp_path / "o" / f"{stem}.svg").stat().st_size > 1000
     rerun = CliRunner().invoke(app, args + ["--no-plots"])
     assert rerun.exit_code == 0 and "0 simulated now, 8 from the cache" in rerun.output
+
+
+@pytest.mark.slow
+def test_a_running_scheduler_by_address(tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        runs = sweep('"128KiB/s"').runs()[:1]
+        outcome = run_sweep(runs, Cache(tmp_path), address=cluster.scheduler_address)
+        assert outcome.ran == 1 and outcome.records[0]["completed"] == 3
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")

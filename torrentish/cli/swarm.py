@@ -263,13 +263,16 @@ def sweep(
                                          help="A sweep TOML file (see docs/swarm.md, bench/sweeps/).")],
     address: Annotated[Optional[str], typer.Option(
         metavar="ADDRESS", show_default=False,
-        help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 [default: a local cluster].")] = None,
+        help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        min=1, show_default=False, help="Worker processes of the local cluster [default: every core].")] = None,
+        min=1, show_default=False, help="Worker processes of the local cluster (default: every core).")] = None,
     cache: Annotated[Optional[Path], typer.Option(
         metavar="DIR", show_default=False,
-        help="Where run results are cached [default: swarm-out/cache].")] = None,
-    out: Out = None, no_plots: NoPlots = False,
+        help="Where run results are cached (default: swarm-out/cache).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", metavar="DIR", show_default=False,
+        help="Where sweep.csv, sweep.json and the plots go (default: swarm-out/NAME-sweep).")] = None,
+    no_plots: NoPlots = False,
 ) -> None:
     """Run every point of a sweep, each strategy and repetition a simulated run on Dask.
 
@@ -277,7 +280,7 @@ def sweep(
 
     [bold]Example[/bold]
 
-      torrentish swarm sweep bench/sweeps/qiu-srikant.toml
+      torrentish swarm sweep bench/sweeps/qiu-srikant-linger.toml
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
