@@ -125,7 +125,7 @@ def test_a_running_scheduler_by_address(tmp_path):
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         runs = sweep('"128KiB/s"').runs()[:1]
         outcome = run_sweep(runs, Cache(tmp_path), address=cluster.scheduler_address)
         assert outcome.ran == 1 and outcome.records[0]["completed"] == 3

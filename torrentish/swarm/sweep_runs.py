@@ -173,8 +173,10 @@ def _client(address: str | None, workers: int | None):
     if address:
         return Client(address)
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, host="127.0.0.1", dashboard_address=None,
-                           silence_logs=40)
+                           processes=True, host="127.0.0.1", silence_logs=40,
+                           # the scheduler's HTTP server (health, metrics) always runs: on
+                           # loopback, on any free port rather than a fixed 8787
+                           dashboard_address=":0")
     return _Owned(Client(cluster), cluster)
 
 
