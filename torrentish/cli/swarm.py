@@ -1,4 +1,4 @@
-"""`torrentish swarm run` and `torrentish swarm compare`: the swarm lab. Registered in cli.py.
+"""`torrentish swarm run`, `swarm compare` and `swarm sweep`: the swarm lab. Registered in cli.py.
 
 Each command builds a scenario (a TOML file, flags, or the built-in flash crowd), runs it in
 simulation or, with --real, as one process per peer, and writes results.json, plots and a table.
@@ -254,3 +254,64 @@ def compare(
 
         plots.completion_cdf(results, names, out)
     Console().print(f"results in {out}/")
+
+
+@swarm_app.command("sweep")
+@handle_errors
+def sweep(
+    spec: Annotated[Path, typer.Argument(metavar="SWEEP", show_default=False,
+                                         help="A sweep TOML file (see docs/swarm.md, bench/sweeps/).")],
+    address: Annotated[Optional[str], typer.Option(
+        metavar="ADDRESS", show_default=False,
+        help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, show_default=False, help="Worker processes of the local cluster (default: every core).")] = None,
+    cache: Annotated[Optional[Path], typer.Option(
+        metavar="DIR", show_default=False,
+        help="Where run results are cached (default: swarm-out/cache).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", metavar="DIR", show_default=False,
+        help="Where sweep.csv, sweep.json and the plots go (default: swarm-out/NAME-sweep).")] = None,
+    no_plots: NoPlots = False,
+) -> None:
+    """Run every point of a sweep, each strategy and repetition a simulated run on Dask.
+
+    A sweep file names a base scenario, the parameters to vary and their values, the strategies and the number of repetitions (scenario seeds). Runs are cached by a digest of the scenario and the engine version: a rerun, or a sweep with more values, runs only what is missing. Writes DIR/sweep.csv, DIR/sweep.json and, unless --no-plots, a plot of each measure against the first swept parameter (PNG and SVG).
+
+    [bold]Example[/bold]
+
+      torrentish swarm sweep bench/sweeps/qiu-srikant-linger.toml
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from torrentish.swarm import sweep_report
+    from torrentish.swarm.sweep import load_sweep
+    from torrentish.swarm.sweep_runs import Cache, run_sweep
+
+    plan = load_sweep(spec)
+    runs = plan.runs()
+    out = out or Path("swarm-out") / f"{plan.name}-sweep"
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    if not console.is_terminal:  # a log or a pipe: the whole table, unwrapped
+        console = Console(width=160)
+    with Progress(TextColumn(f"{plan.name}: simulating"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("runs", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        outcome = run_sweep(runs, Cache(cache or Path("swarm-out") / "cache"), address=address,
+                            workers=workers, progress=progress)
+    points = sweep_report.points(plan, runs, outcome.records)
+    console.print(sweep_report.table(plan, points))
+    sweep_report.write_csv(plan, points, out / "sweep.csv")
+    sweep_report.write_json(plan, runs, outcome.records, points, out / "sweep.json")
+    if not no_plots:
+        from torrentish.swarm import plots
+
+        plots.sweep_measures(plan, points, out)
+    console.print(f"{len(runs)} runs, {outcome.ran} simulated now, {len(runs) - outcome.ran} from the cache; "
+                  f"results in {out}/")

@@ -113,3 +113,45 @@ def plot_run(result: SwarmResult, out_dir: Path) -> list[Path]:
         paths += availability(result, out_dir)
         paths += utilisation(result, out_dir)
     return paths
+
+
+def sweep_measures(sweep, points, out_dir: Path) -> list[Path]:
+    """One plot per measure of a sweep (swarm.sweep_report): the mean against the first swept
+    parameter, 95% confidence intervals as error bars, a line per strategy (and per value of any
+    other swept parameter)."""
+    from torrentish.swarm.sweep import PARAMETERS
+    from torrentish.swarm.sweep_report import MEASURES
+
+    plt = _pyplot()
+    x_name = next(iter(sweep.vary))
+    unit, _ = PARAMETERS[x_name]
+    scale, unit = {"bytes": (1024, "KiB"), "bytes/s": (1024, "KiB/s")}.get(unit, (1, unit))
+    xs = sweep.vary[x_name]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
+    position = {label: (xs[i] / scale if numeric else i) for i, label in enumerate(sweep.labels[x_name])}
+    lines: dict[str, list] = {}
+    for p in points:
+        others = ", ".join(f"{k}={v}" for k, v in p.values[1:])
+        lines.setdefault(p.strategy + (f" ({others})" if others else ""), []).append(p)
+    paths = []
+    for measure, label in MEASURES.items():
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name, pts in lines.items():
+            shown = [(position[p.values[0][1]], p.stats[measure]) for p in pts if p.stats[measure]]
+            if shown:
+                ax.errorbar([x for x, _ in shown], [s.mean for _, s in shown],
+                            yerr=[s.ci for _, s in shown], capsize=3, marker="o", label=name)
+        if measure.endswith("over_t_min"):
+            ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="T_min")
+        if not numeric:
+            ax.set_xticks(list(position.values()), list(position))
+        ax.set_xlabel(f"{x_name} ({unit})" if unit else x_name)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.set_title(f"{sweep.name}: {label} (mean, 95% CI)")
+        try:
+            paths += _save(fig, out_dir, measure)
+        finally:
+            plt.close(fig)
+    return paths

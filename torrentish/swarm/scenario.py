@@ -326,15 +326,19 @@ def check(s: Scenario) -> None:
             raise ScenarioError(f"group {g.name}: seeds cannot be free riders")
 
 
-def load_scenario(path: Path) -> Scenario:
+def read_toml(path: Path) -> dict:
+    """A TOML file's table; a missing, unreadable or malformed file is a one-line ScenarioError."""
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as exc:
         raise ScenarioError(f"{path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    return scenario_from_dict(data)
+
+
+def load_scenario(path: Path) -> Scenario:
+    return scenario_from_dict(read_toml(path))
 
 
 # ------------------------------------------------------------------------ command-line flags
