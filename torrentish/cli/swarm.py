@@ -84,7 +84,7 @@ Quantum = Annotated[Optional[str], typer.Option(metavar="DURATION", help="Simula
 Real = Annotated[bool, typer.Option("--real", help="One torrentish process per peer over real TCP.")]
 Netns = Annotated[bool, typer.Option("--netns", help="With --real: a network namespace per peer, tc caps (root).")]
 Out = Annotated[Optional[Path], typer.Option("--out", metavar="DIR", show_default=False,
-                                             help="Where results.json and the plots go [default: swarm-out/NAME].")]
+                                             help="Where results.json and the plots go (default: swarm-out/NAME; for compare NAME-compare).")]
 NoPlots = Annotated[bool, typer.Option("--no-plots", help="Skip the plots.")]
 
 
