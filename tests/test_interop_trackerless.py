@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from tests.support import require_tool
+from tests.support.matrix import cell
 from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info, write_torrent
 from torrentish.services.dht.service import DhtService
 from torrentish import events as ev
@@ -81,6 +82,7 @@ def received(channel) -> list:
 # -- the DHT and ut_metadata ----------------------------------------------------------------------------
 
 
+@cell("libtorrent", "dht", "to")
 async def test_libtorrent_finds_a_torrentish_seed_through_our_dht_and_fetches_the_metadata(tmp_path, logs):
     lt = require_tool("libtorrent")
     info, data = make_info(300 * KiB, seed=41, name="seeded-by-torrentish.bin")
@@ -103,6 +105,7 @@ async def test_libtorrent_finds_a_torrentish_seed_through_our_dht_and_fetches_th
     assert (tmp_path / "lt" / info.name).read_bytes() == data
 
 
+@cell("libtorrent", "dht", "from")
 async def test_torrentish_finds_a_libtorrent_seed_through_its_dht(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(300 * KiB, seed=42, name="seeded-by-libtorrent.bin")
@@ -123,6 +126,7 @@ async def test_torrentish_finds_a_libtorrent_seed_through_its_dht(tmp_path, logs
     assert result.complete and (tmp_path / "out" / info.name).read_bytes() == data
 
 
+@cell("libtorrent", "magnet", "from")
 async def test_torrentish_fetches_the_metadata_from_a_libtorrent_seed(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(2000 * KiB, piece_length=KiB, seed=43, name="many-pieces.bin")  # 3 metadata pieces
@@ -141,6 +145,7 @@ async def test_torrentish_fetches_the_metadata_from_a_libtorrent_seed(tmp_path, 
 # -- PEX -------------------------------------------------------------------------------------------------
 
 
+@cell("libtorrent", "pex", "from")
 async def test_pex_from_libtorrent_lets_a_third_peer_find_the_first(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(2048 * KiB, seed=44, name="relayed-by-libtorrent.bin")
@@ -170,6 +175,7 @@ async def test_pex_from_libtorrent_lets_a_third_peer_find_the_first(tmp_path, lo
     assert (LOCALHOST, first.port) in [e.address for e in received(events) if isinstance(e, ev.PeerConnected)]
 
 
+@cell("libtorrent", "pex", "to")
 async def test_pex_from_torrentish_lets_libtorrent_find_the_first(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(2048 * KiB, seed=45, name="relayed-by-torrentish.bin")
