@@ -1,16 +1,18 @@
 """Fill the interop table in docs/interop.md from a test run's matrix report.
 
     .venv/bin/python -m pytest -m matrix --matrix-report=interop-matrix.json
-    .venv/bin/python scripts/interop_matrix.py interop-matrix.json [docs/interop.md]
+    .venv/bin/python scripts/interop_matrix.py interop-matrix.json [MORE.json ...] [--doc docs/interop.md]
 
 The table (rows: features, columns: client x direction) replaces what stands between the
 ``<!-- matrix:begin -->`` and ``<!-- matrix:end -->`` lines. Which cells exist, and why some have
 no test, is tests/support/matrix.py; this script only renders. A cell claimed by several tests
-passes only when all of them passed; a claimed cell the run did not include reads "not run".
+passes only when all of them passed; a cell no test claims reads "not run" (or the reason
+tests/support/matrix.py gives).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -43,7 +45,10 @@ def render(report: dict) -> str:
     def text(client: str, feature, direction: str) -> str:
         results = cells.get((client, feature.key, direction))
         if results:
-            return "pass" if all(r == "passed" for r in results) else "**FAIL**" if "failed" in results else "skipped"
+            for outcome, shown in (("failed", "**FAIL**"), ("not run", "not run"), ("skipped", "skipped")):
+                if outcome in results:
+                    return shown
+            return "pass"
         reason = unclaimed_reason(client, feature.key, direction)
         if reason:
             return f"– {note(reason)}"
@@ -60,19 +65,18 @@ def render(report: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if not 1 <= len(argv) <= 2:
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        print("usage: interop_matrix.py REPORT.json [DOC.md]", file=sys.stderr)
-        return 2
-    report = json.loads(Path(argv[0]).read_text())
-    doc = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "interop.md"
-    text = doc.read_text()
+    parser = argparse.ArgumentParser(description="Fill docs/interop.md's matrix from --matrix-report files.")
+    parser.add_argument("reports", nargs="+", type=Path, help="JSON written by pytest --matrix-report")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "interop.md")
+    options = parser.parse_args(argv)
+    tests = [test for path in options.reports for test in json.loads(path.read_text())["tests"]]
+    text = options.doc.read_text()
     if BEGIN not in text or END not in text:
-        print(f"{doc}: no {BEGIN} ... {END} section", file=sys.stderr)
+        print(f"{options.doc}: no {BEGIN} ... {END} section", file=sys.stderr)
         return 1
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{render(report)}{END}{tail}")
+    options.doc.write_text(f"{head}{BEGIN}\n{render({'tests': tests})}{END}{tail}")
     return 0
 
 

@@ -20,7 +20,7 @@ import trio
 
 from tests.support.matrix import cell
 from tests.support.peer_daemons import DEADLINE, PEER_DAEMONS, PeerDaemon
-from tests.support.trackerless import LOCALHOST, add_seed, make_info, write_torrent
+from tests.support.trackerless import LOCALHOST, add_seed, make_info, read_data, write_data, write_torrent
 from torrentish import events as ev
 from torrentish.engine.client import open_client
 from torrentish.engine.settings import Settings
@@ -61,18 +61,6 @@ def payload(kind: str, seed: int) -> tuple[Info, bytes]:
     if kind == "multi":
         return make_info(seed=seed, piece_length=32 * KiB, name=f"multi-{seed}", files=MULTI_FILES)
     return make_info(2 * 1024 * KiB + 333, seed=seed, piece_length=32 * KiB, name=f"single-{seed}.bin")
-
-
-def write_data(root: Path, info: Info, data: bytes) -> None:
-    for entry in info.files:
-        path = root.joinpath(*entry.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data[entry.offset : entry.offset + entry.length])
-
-
-def read_data(root: Path, info: Info) -> bytes:
-    """What the client wrote (Transmission creates no zero-length files)."""
-    return b"".join(root.joinpath(*entry.path).read_bytes() for entry in info.files if entry.length)
 
 
 async def first_event(events, kinds: tuple[type, ...]):

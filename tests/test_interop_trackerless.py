@@ -18,7 +18,8 @@ import trio
 
 from tests.support import require_tool
 from tests.support.matrix import cell
-from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info, write_torrent
+from tests.support.trackerless import (LOCALHOST, add_seed, local_config, local_dht, make_info, read_data,
+                                      write_torrent)
 from torrentish.services.dht.service import DhtService
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -140,6 +141,27 @@ async def test_torrentish_fetches_the_metadata_from_a_libtorrent_seed(tmp_path, 
     finally:
         await trio.to_thread.run_sync(session.close)
     assert fetched.info == info
+
+
+@cell("libtorrent", "magnet", "to")
+async def test_libtorrent_gets_a_magnet_link_from_a_torrentish_seed(tmp_path, logs):
+    lt = require_tool("libtorrent")
+    info, data = make_info(seed=46, piece_length=KiB, name="magnet-to-libtorrent",  # 2 metadata pieces
+                           files=((("a.bin",), 600 * KiB + 3), (("empty",), 0), (("sub", "b.bin"), 700 * KiB)))
+    async with open_client(host=LOCALHOST) as seeder:
+        await add_seed(seeder, info, data)
+        session = await lt_session(logs, "libtorrent")
+        try:
+            params = lt.parse_magnet_uri(f"magnet:?xt=urn:btih:{info.info_hash.hex()}")  # nothing but the hash
+            params.save_path = str(tmp_path / "lt")
+            handle = session.session.add_torrent(params)
+            session.handles.append(handle)
+            session.connect_peer(handle, (LOCALHOST, seeder.port))
+            await wait_for(lambda: session._is_seeding(handle), "libtorrent to download the magnet",
+                           lambda: session.report(handle))
+        finally:
+            await trio.to_thread.run_sync(session.close)
+    assert read_data(tmp_path / "lt", info) == data
 
 
 # -- PEX -------------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""pytest plugin: ``--matrix-report=FILE`` writes the outcome of every interop-matrix cell as JSON.
+"""pytest plugin: ``--matrix-report=FILE`` writes every interop-matrix cell's outcome as JSON.
 
-A cell is a test marked with tests.support.matrix.cell(...). The report lists, per test id, its
-cell and its outcome (passed / failed / skipped; a failure in setup or teardown counts as failed),
-so scripts/interop_matrix.py can fill docs/interop.md from a CI run. Without the option nothing
-is written.
+A cell is a test marked with tests.support.matrix.cell(...). The report lists, per collected test
+id, its cell and its outcome: passed / failed / skipped (a failure in setup or teardown counts as
+failed), or "not run" (collected but not run: ``--collect-only``, ``-x``), so
+scripts/interop_matrix.py can fill docs/interop.md from a CI run. Without the option nothing is
+written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-_RANK = {"passed": 0, "skipped": 1, "failed": 2}  # a test's outcome is its worst phase's
+NOT_RUN = "not run"
+_RANK = {NOT_RUN: -1, "passed": 0, "skipped": 1, "failed": 2}  # a test's outcome is its worst phase's
+_cells = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,20 +29,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_cells] = {}
 
 
-_cells = pytest.StashKey[dict]()
+def where(item: pytest.Item) -> dict | None:
+    """The cell ``item`` claims, with a ``param:NAME`` client read from its parameters."""
+    marker = item.get_closest_marker("matrix")
+    if marker is None:
+        return None
+    cell = dict(marker.kwargs)
+    if cell["client"].startswith("param:"):
+        cell["client"] = item.callspec.params[cell["client"].removeprefix("param:")]
+    return cell
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    cells = session.config.stash[_cells]
+    for item in session.items:
+        if (cell := where(item)) is not None:
+            cells[item.nodeid] = {**cell, "outcome": NOT_RUN, "duration": 0.0}
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    marker = item.get_closest_marker("matrix")
-    if marker is None or (report.when != "call" and report.outcome == "passed"):
+    entry = item.config.stash[_cells].get(item.nodeid)
+    if entry is None or (report.when != "call" and report.outcome == "passed"):
         return report
-    cells = item.config.stash[_cells]
-    where = dict(marker.kwargs)
-    if where["client"].startswith("param:"):
-        where["client"] = item.callspec.params[where["client"].removeprefix("param:")]
-    entry = cells.setdefault(item.nodeid, {**where, "outcome": "passed", "duration": 0.0})
     if _RANK[report.outcome] > _RANK[entry["outcome"]]:
         entry["outcome"] = report.outcome
     entry["duration"] = round(entry["duration"] + report.duration, 2)

@@ -1,6 +1,7 @@
 """Helpers for the trackerless tests (ut_metadata, ut_pex, DHT, magnet links).
 
 - ``make_info``: a single- or multi-file info dictionary over seeded random bytes, made in memory;
+  ``write_torrent``, ``write_data`` / ``read_data``: its .torrent and its files on disk;
 - ``serve_seed`` / ``add_seed``: an in-process torrentish seed (MemoryStorage) with the standard
   extensions, on 127.0.0.1;
 - ``MetadataPeer``: a scripted peer on 127.0.0.1 that answers a metadata fetch as told - honestly,
@@ -70,6 +71,19 @@ def write_torrent(root: Path, info: Info, data: bytes | None = None) -> Path:
     torrent = root / f"{info.name}.torrent"
     torrent.write_bytes(build_torrent(info.raw))
     return torrent
+
+
+def write_data(root: Path, info: Info, data: bytes) -> None:
+    """The files of ``info`` under ``root`` (single- or multi-file), as a client seeding it has them."""
+    for entry in info.files:
+        path = root.joinpath(*entry.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data[entry.offset : entry.offset + entry.length])
+
+
+def read_data(root: Path, info: Info) -> bytes:
+    """What a client wrote under ``root`` for ``info`` (some create no zero-length files)."""
+    return b"".join(root.joinpath(*entry.path).read_bytes() for entry in info.files if entry.length)
 
 
 async def add_seed(client: Client, info: Info, data: bytes, *, extensions=None, services=None):
