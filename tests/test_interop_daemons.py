@@ -8,7 +8,8 @@ always dial the daemon: Transmission never dials loopback peers it learns from o
 Cells: TCP single and multi-file both ways, encryption required both ways (Transmission
 ``"encryption": "required"``, qBittorrent forced RC4; a plaintext dial is then refused), and a
 magnet link both ways (the daemon fetches the metadata from us over BEP 9; we fetch it from the
-daemon).
+daemon); PEX both ways with qBittorrent (it dials a peer only our PEX named; its PEX names a peer
+to us).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import trio
 
 from tests.support.matrix import cell
 from tests.support.peer_daemons import DEADLINE, PEER_DAEMONS, PeerDaemon
-from tests.support.trackerless import LOCALHOST, add_seed, make_info, read_data, write_data, write_torrent
+from tests.support.trackerless import (LOCALHOST, add_downloader, add_seed, make_info, read_data, write_data,
+                                      write_torrent)
 from torrentish import events as ev
 from torrentish.engine.client import open_client
 from torrentish.engine.settings import Settings
 from torrentish.formats.metainfo import Info
 from torrentish.services.extensions.metadata_fetch import fetch_metadata
+from torrentish.services.extensions.ut_metadata import UtMetadata
+from torrentish.services.extensions.ut_pex import UtPex
 from torrentish.storage.memory import MemoryStorage
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
@@ -173,3 +177,58 @@ async def test_torrentish_fetches_the_metadata_from(daemon, tmp_path):
         with trio.fail_after(DEADLINE):
             fetched = await fetch_metadata(info.info_hash, client=client, peers=[(LOCALHOST, daemon.peer_port)])
     assert fetched.info == info
+
+
+# ----------------------------------------------------------------------------- PEX (qBittorrent)
+# Transmission drops loopback peers learned through PEX: its cells say why (tests/support/matrix.py).
+
+qbittorrent_only = pytest.mark.parametrize("daemon", ["qbittorrent"], indirect=True)
+
+
+async def until(condition, what: str, timeout: float = DEADLINE) -> None:
+    """Wait for state that comes with no event of ours (what another client did)."""
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(0.05)
+
+
+def from_qbittorrent(event) -> bool:
+    return isinstance(event, ev.PeerConnected) and not event.outgoing and event.client.startswith("qBittorrent")
+
+
+@qbittorrent_only
+@cell("qbittorrent", "pex", "to")
+async def test_pex_from_torrentish_lets_qbittorrent_find_the_first(daemon, tmp_path):
+    info, data = payload("single", seed=85)
+    (tmp_path / "down").mkdir()
+    slow = Settings(max_download_rate=20_000)  # the middle peer stays a downloader, connected to the first
+    async with open_client(host=LOCALHOST) as first, open_client(host=LOCALHOST, settings=slow) as middle:
+        arrivals = first.events.subscribe()
+        await add_seed(first, info, data)
+        relay = await add_downloader(middle, info, peers=[(LOCALHOST, first.port)])
+        await trio.to_thread.run_sync(daemon.add, write_torrent(tmp_path / "meta", info), tmp_path / "down")
+        relay.add_peers([(LOCALHOST, daemon.peer_port)])  # qBittorrent hears of the middle peer only
+        with trio.fail_after(DEADLINE):  # and dials the first, learned through our PEX
+            while not from_qbittorrent(await arrivals.receive()):
+                pass
+
+
+@qbittorrent_only
+@cell("qbittorrent", "pex", "from")
+async def test_pex_from_qbittorrent_lets_a_third_peer_find_the_first(daemon, tmp_path):
+    info, data = payload("single", seed=86)
+    (tmp_path / "down").mkdir()
+    async with open_client(host=LOCALHOST) as first, open_client(host=LOCALHOST) as third:
+        seed = await add_seed(first, info, data)
+        await trio.to_thread.run_sync(daemon.add, write_torrent(tmp_path / "meta", info), tmp_path / "down")
+        await trio.to_thread.run_sync(daemon.limit_download, info.info_hash, 20_000)  # stays a downloader
+        await trio.to_thread.run_sync(daemon.dial, info.info_hash, (LOCALHOST, first.port))
+        # Connected in both views (its extended handshake here, the peer in its list): the first
+        # PEX message it sends a newcomer names the first (the next would come 60 s later).
+        await until(lambda: any(p.extension_ids for p in seed.peers.values()), "qBittorrent to connect")
+        await until(lambda: f"{LOCALHOST}:{first.port}" in daemon.peers(info.info_hash), "qBittorrent's peer list")
+        exchange = UtPex(tick=0.1)
+        leech = await third.add_torrent(info, MemoryStorage(info.geometry()), peers=[(LOCALHOST, daemon.peer_port)],
+                                        extensions=[UtMetadata(), exchange])
+        third._nursery.start_soon(exchange.run, third, leech)
+        await until(lambda: (LOCALHOST, first.port) in leech.known, "qBittorrent's PEX to name the first peer")

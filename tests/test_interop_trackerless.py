@@ -18,8 +18,8 @@ import trio
 
 from tests.support import require_tool
 from tests.support.matrix import cell
-from tests.support.trackerless import (LOCALHOST, add_seed, local_config, local_dht, make_info, read_data,
-                                      write_torrent)
+from tests.support.trackerless import (LOCALHOST, add_downloader, add_seed, local_config, local_dht, make_info,
+                                      read_data, write_torrent)
 from torrentish.services.dht.service import DhtService
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -205,11 +205,7 @@ async def test_pex_from_torrentish_lets_libtorrent_find_the_first(tmp_path, logs
     slow = Settings(max_download_rate=20_000)  # the middle peer stays a downloader, connected to the first
     async with open_client(host=LOCALHOST) as first, open_client(host=LOCALHOST, settings=slow) as middle:
         await add_seed(first, info, data)
-        extensions, services = standard_extensions()
-        relay = await middle.add_torrent(info, MemoryStorage(info.geometry()), peers=[(LOCALHOST, first.port)],
-                                         extensions=extensions)
-        for service in services:
-            middle._nursery.start_soon(service, middle, relay)
+        relay = await add_downloader(middle, info, peers=[(LOCALHOST, first.port)])
         await wait_for(lambda: relay.peers, "the middle peer to connect to the first")
         session = await lt_session(logs, "libtorrent")
         try:

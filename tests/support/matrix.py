@@ -49,7 +49,6 @@ UNCLAIMED = {
     ("aria2", "pex", "*"): "not run yet: aria2 learns PEX peers only while it downloads from a tracker swarm",
     ("aria2", "dht", "*"): "not run yet",
     ("qbittorrent", "dht", "*"): "not configurable: qBittorrent 4.5 has no setting for DHT bootstrap nodes",
-    ("qbittorrent", "pex", "*"): "not run yet",
     ("aria2", "utp", "*"): "not supported by the client (aria2 has no uTP)",
     ("aria2", "v2", "*"): "not supported by the client (aria2 1.36 reads v1 torrents only)",
     ("transmission", "v2", "*"): "not supported by the client (Transmission 3.00 reads v1 torrents only)",

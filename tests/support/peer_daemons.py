@@ -2,8 +2,9 @@
 
 Both start slowly (one to three seconds), so a test module shares one instance of each (a
 module-scoped fixture) and each test adds its own torrents under its own directory, keyed by info
-hash. Each daemon has a config directory of its own: no DHT, LPD, PEX, uTP or UPnP, peers and
-its control port on 127.0.0.1 only. ``encryption(required=True)`` switches it between preferring
+hash. Each daemon has a config directory of its own: no DHT, LPD, uTP or UPnP (nor PEX for
+Transmission, which drops loopback peers from it anyway), peers and its control port on
+127.0.0.1 only. ``encryption(required=True)`` switches it between preferring
 and requiring MSE for the connections that follow, without a restart.
 
 Transmission drops loopback peers it learns from trackers or PEX, so tests dial the daemon
@@ -112,7 +113,8 @@ Session\\Encryption=0
 Session\\BTProtocol=TCP
 Session\\DHTEnabled=false
 Session\\LSDEnabled=false
-Session\\PeXEnabled=false
+Session\\PeXEnabled=true
+Session\\MultiConnectionsPerIp=true
 Session\\AnonymousModeEnabled=false
 
 [Preferences]
@@ -152,6 +154,22 @@ class QBittorrent(PeerDaemon):
 
     def remove_all(self):
         self.web.post("/torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
+
+    def dial(self, info_hash: bytes, address: tuple[str, int]) -> None:
+        """Have it connect to a peer for the torrent (once the torrent is loaded)."""
+        def added() -> bool:
+            data = {"hashes": info_hash.hex(), "peers": f"{address[0]}:{address[1]}"}
+            return self.web.post("/torrents/addPeers", data=data).status_code == 200
+        wait_until(added, DEADLINE, "qBittorrent to take a peer", self.process.report)
+
+    def peers(self, info_hash: bytes) -> set[str]:
+        """The "ip:port" of each peer it is connected to for the torrent."""
+        answer = self.web.get("/sync/torrentPeers", params={"hash": info_hash.hex(), "rid": 0})
+        return set(answer.json().get("peers", {})) if answer.status_code == 200 else set()
+
+    def limit_download(self, info_hash: bytes, rate: int) -> None:
+        answer = self.web.post("/torrents/setDownloadLimit", data={"hashes": info_hash.hex(), "limit": rate})
+        assert answer.status_code == 200, answer.text
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 - ``make_info``: a single- or multi-file info dictionary over seeded random bytes, made in memory;
   ``write_torrent``, ``write_data`` / ``read_data``: its .torrent and its files on disk;
 - ``serve_seed`` / ``add_seed``: an in-process torrentish seed (MemoryStorage) with the standard
-  extensions, on 127.0.0.1;
+  extensions, on 127.0.0.1; ``add_downloader``: a downloader like it;
 - ``MetadataPeer``: a scripted peer on 127.0.0.1 that answers a metadata fetch as told - honestly,
   with lies, silence, rejects, a huge ``metadata_size`` or no extension protocol at all;
 - ``local_dht``: N DHT nodes on 127.0.0.1 bootstrapped from the first (never a public router);
@@ -94,6 +94,16 @@ async def add_seed(client: Client, info: Info, data: bytes, *, extensions=None, 
     torrent = await client.add_torrent(info, MemoryStorage.filled(info.geometry(), data), upload_only=True,
                                        extensions=extensions)
     for service in services or ():
+        client._nursery.start_soon(service, client, torrent)
+    return torrent
+
+
+async def add_downloader(client: Client, info: Info, peers):
+    """Download ``info`` into memory on ``client`` from ``peers``, with the standard extensions
+    (metadata, PEX) and their services running in the client's nursery."""
+    extensions, services = standard_extensions()
+    torrent = await client.add_torrent(info, MemoryStorage(info.geometry()), peers=peers, extensions=extensions)
+    for service in services:
         client._nursery.start_soon(service, client, torrent)
     return torrent
 
