@@ -204,7 +204,8 @@ async def test_pex_from_torrentish_lets_qbittorrent_find_the_first(daemon, tmp_p
     slow = Settings(max_download_rate=20_000)  # the middle peer stays a downloader, connected to the first
     async with open_client(host=LOCALHOST) as first, open_client(host=LOCALHOST, settings=slow) as middle:
         arrivals = first.events.subscribe()
-        await add_seed(first, info, data)
+        # No PEX on the first: it cannot learn of the client through the middle and dial it itself.
+        await add_seed(first, info, data, extensions=[UtMetadata()])
         relay = await add_downloader(middle, info, peers=[(LOCALHOST, first.port)])
         await trio.to_thread.run_sync(daemon.add, write_torrent(tmp_path / "meta", info), tmp_path / "down")
         relay.add_peers([(LOCALHOST, daemon.peer_port)])  # qBittorrent hears of the middle peer only

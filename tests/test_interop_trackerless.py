@@ -204,7 +204,8 @@ async def test_pex_from_torrentish_lets_libtorrent_find_the_first(tmp_path, logs
     torrent = write_torrent(tmp_path / "meta", info)
     slow = Settings(max_download_rate=20_000)  # the middle peer stays a downloader, connected to the first
     async with open_client(host=LOCALHOST) as first, open_client(host=LOCALHOST, settings=slow) as middle:
-        await add_seed(first, info, data)
+        # No PEX on the first: it cannot learn of the client through the middle and dial it itself.
+        await add_seed(first, info, data, extensions=[UtMetadata()])
         relay = await add_downloader(middle, info, peers=[(LOCALHOST, first.port)])
         await wait_for(lambda: relay.peers, "the middle peer to connect to the first")
         session = await lt_session(logs, "libtorrent")
