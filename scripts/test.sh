@@ -21,6 +21,9 @@ command -v transmission-remote >/dev/null || need+=(transmission-cli)
 command -v transmission-daemon >/dev/null || need+=(transmission-daemon)
 command -v chromium >/dev/null || need+=(chromium)
 command -v qbittorrent-nox >/dev/null || need+=(qbittorrent-nox)
+# nginx serves web seeds (BEP 19) in the web seed tests and benchmark.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)  # fetches share's files in its tests
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq

@@ -49,7 +49,7 @@ def test_usage_error_exits_2():
 def test_create_writes_name_torrent_in_cwd_and_refuses_to_overwrite(tmp_path, monkeypatch):
     payload = make_single_file(tmp_path / "src")
     monkeypatch.chdir(tmp_path)
-    result = run("create", payload.root, "--tracker", "http://t/announce", "--piece-length", "32KiB")
+    result = run("create", payload.root, "--v1", "--tracker", "http://t/announce", "--piece-length", "32KiB")
     assert result.exit_code == 0, result.output
     out = tmp_path / "single.bin.torrent"
     meta = load_torrent(out)
@@ -92,7 +92,7 @@ def test_create_bad_path_is_one_red_line(tmp_path):
 def test_create_warns_about_skipped_links(tmp_path):
     payload = make_multi_file(tmp_path)
     (payload.root / "link").symlink_to(payload.root / "a.bin")
-    result = run("create", payload.root, "-o", tmp_path / "m.torrent")
+    result = run("create", payload.root, "--v1", "-o", tmp_path / "m.torrent")
     assert result.exit_code == 0
     assert "skipped" in result.stderr and "link" in result.stderr
     assert len(load_torrent(tmp_path / "m.torrent").info.files) == 4
@@ -118,7 +118,7 @@ def test_info_magnet(tmp_path):
     assert text.exit_code == 0 and "some name" in text.stdout and "12" * 20 in text.stdout
     described = json.loads(run("info", link, "--json").stdout)
     assert described == {
-        "kind": "magnet", "name": "some name", "info_hash": "12" * 20, "total_length": 99,
+        "kind": "magnet", "name": "some name", "info_hash": "12" * 20, "info_hash_v2": None, "total_length": 99,
         "trackers": [["udp://t:1"]], "web_seeds": [], "peers": ["10.0.0.1:6881"], "select_only": None,
     }
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.interop
 
 def torrentish_create(payload, out: Path, piece_length: int = PIECE_LENGTH) -> Path:
     """Make a torrent with the real command line, as a user would."""
-    command = [sys.executable, "-m", "torrentish", "create", str(payload.root), "-o", str(out),
+    command = [sys.executable, "-m", "torrentish", "create", str(payload.root), "-o", str(out), "--v1",
                "--piece-length", str(piece_length), "--tracker", "http://127.0.0.1:1/announce"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -38,6 +38,7 @@ SAMPLES = [
     ev.Completed(4.0, downloaded=1 << 30, elapsed=3.0),
     ev.TrackerReply(4.0, "http://tracker.example/announce", peers=50, seeders=None, leechers=40, interval=1800.0),
     ev.TrackerFailed(4.0, "udp://tracker.example:6969", "timed out"),
+    ev.WebSeedFailed(4.0, "http://seed.example/film.mkv", "HTTP status 404", dropped=True),
     ev.PeersFound(4.0, "dht", 20),
     ev.PortMapped(4.0, "natpmp", "tcp", 6881, "198.51.100.7", 40001, 7200),
     ev.PortMapped(4.0, "upnp", "udp", 6881, None, 6881, 0),

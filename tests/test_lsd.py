@@ -280,3 +280,18 @@ async def test_two_clients_transfer_with_lsd_as_the_only_peer_source(loopback, t
     assert trio.current_time() - start < 2.0
     assert (tmp_path / "out" / "f.bin").read_bytes() == data
     stop.set()
+
+
+async def test_a_hybrid_is_announced_in_both_its_swarms():
+    from types import SimpleNamespace
+
+    from torrentish.services.discovery.lsd import LocalDiscovery
+
+    lsd = LocalDiscovery(SimpleNamespace(rng=random.Random(1)), [], ipv6=False)
+    hybrid = SimpleNamespace(info_hash=b"\x01" * 20, info=SimpleNamespace(swarm_hashes=(b"\x01" * 20, b"\x02" * 20)))
+    seeker = SimpleNamespace(info_hash=b"\x03" * 20)
+    lsd.add(hybrid)
+    lsd.add(seeker)
+    assert set(lsd.torrents) == {b"\x01" * 20, b"\x02" * 20, b"\x03" * 20}
+    lsd.remove(hybrid)
+    assert set(lsd.torrents) == {b"\x03" * 20}

@@ -60,7 +60,19 @@ def test_scheme_and_keys_are_case_insensitive_and_numbered_keys_count():
 
 def test_a_hybrid_magnet_uses_its_v1_hash():
     m = magnet("xt=urn:btmh:1220" + "ab" * 32, f"xt=urn:btih:{HEX}")
-    assert m.info_hash == HASH
+    assert m.info_hash == HASH and m.info_hash_v2 == bytes.fromhex("ab" * 32)
+
+
+def test_a_v2_only_magnet_joins_the_truncated_v2_swarm():
+    m = magnet("xt=urn:btmh:1220" + "AB" * 32)
+    assert m.info_hash_v2 == bytes.fromhex("ab" * 32) and m.info_hash == bytes.fromhex("ab" * 20)
+
+
+@pytest.mark.parametrize("v1", [HASH, None])
+def test_v2_magnets_round_trip(v1):
+    v2 = bytes(range(32))
+    m = parse_magnet(make_magnet(v1, "x", info_hash_v2=v2))
+    assert m.info_hash_v2 == v2 and m.info_hash == (v1 or v2[:20])
 
 
 def test_the_same_hash_twice_is_fine():
@@ -81,9 +93,11 @@ def test_bad_peers_are_dropped(peer):
     [
         ("http://example.com/?xt=urn:btih:" + HEX, "must start with 'magnet:?'"),
         ("magnet:xt=urn:btih:" + HEX, "must start with 'magnet:?'"),
-        ("magnet:?dn=x", "no xt=urn:btih: info hash"),
-        ("magnet:?xt=urn:sha1:" + HEX, "no xt=urn:btih: info hash"),
-        ("magnet:?xt=urn:btmh:1220" + "ab" * 32, "v2-only magnet links (btmh) are not supported"),
+        ("magnet:?dn=x", "no xt=urn:btih: or xt=urn:btmh: info hash"),
+        ("magnet:?xt=urn:sha1:" + HEX, "no xt=urn:btih: or xt=urn:btmh: info hash"),
+        ("magnet:?xt=urn:btmh:1114" + "ab" * 20, "a SHA-256 multihash"),
+        ("magnet:?xt=urn:btmh:1220" + "ab" * 31, "a SHA-256 multihash"),
+        ("magnet:?xt=urn:btmh:1220" + "ab" * 32 + "&xt=urn:btmh:1220" + "cd" * 32, "two different info hashes"),
         ("magnet:?xt=urn:btih:" + HEX[:-1], "40 hex digits or 32 base32"),
         ("magnet:?xt=urn:btih:" + HEX + "0", "40 hex digits or 32 base32"),
         ("magnet:?xt=urn:btih:" + "g" * 40, "40 hex digits or 32 base32"),
@@ -205,3 +219,27 @@ def test_libtorrent_reads_our_magnets_the_same_way():
     assert list(params.trackers) == trackers
     assert list(params.url_seeds) == ["http://w/"]
     assert [(str(ip), port) for ip, port in params.peers] == [("1.2.3.4", 5), ("::1", 6)]
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("v1", [HASH, None])
+def test_libtorrent_reads_our_v2_magnets_the_same_way(v1):
+    lt = require_tool("libtorrent")
+    v2 = bytes(range(32))
+    params = lt.parse_magnet_uri(make_magnet(v1, "x", info_hash_v2=v2))
+    assert params.info_hashes.v2.to_bytes() == v2
+    assert params.info_hashes.has_v1() == (v1 is not None)
+
+
+def test_fetched_metadata_must_match_the_links_full_v2_hash():
+    from types import SimpleNamespace
+
+    from torrentish.formats.magnet import check_fetched_info
+
+    v2 = bytes(range(32))
+    link = parse_magnet(make_magnet(HASH, "x", info_hash_v2=v2))
+    check_fetched_info(link, SimpleNamespace(info_hash_v2=v2))
+    check_fetched_info(parse_magnet(make_magnet(HASH)), SimpleNamespace(info_hash_v2=None))
+    for wrong in (None, bytes(32)):
+        with pytest.raises(MagnetError, match="does not match the link's v2 hash"):
+            check_fetched_info(link, SimpleNamespace(info_hash_v2=wrong))

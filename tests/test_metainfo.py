@@ -354,7 +354,9 @@ def test_mutated_torrents_parse_cleanly(name, draw):
     meta = _parses_cleanly(bytes(data))
     if meta is not None:
         start, end = bencoding.value_span(bytes(data), b"info")
-        assert meta.info.info_hash == sha1(bytes(data[start:end]))
+        raw = bytes(data[start:end])
+        # the 20-byte id: SHA-1 for v1 and hybrid, SHA-256 cut to 20 bytes for v2-only (BEP 52)
+        assert meta.info.info_hash == (sha1(raw) if meta.info.has_v1 else hashlib.sha256(raw).digest()[:20])
         assert meta.info.num_pieces == -(-meta.info.total_length // meta.info.piece_length)
 
 

@@ -94,7 +94,7 @@ def test_add_list_show_stop_start_verify_remove(daemon, tmp_path):
     wait_until(lambda: oracle.get_torrent(1).percent_done < 1 and oracle.get_torrent(1).status == "stopped",
                20, "the verify to find the corrupted piece")
     assert remote(daemon, "start", "all").stdout == "started 2: 1 Album; 2 waiting\n"
-    wait_until(lambda: {t.status for t in oracle.get_torrents()} & {"stopped"} == set(), 10, "both to start")
+    wait_until(lambda: {t.status for t in oracle.get_torrents()} & {"stopped"} == set(), 20, "both to start")
 
     assert remote(daemon, "remove", "2").stdout == "removed 1: 2 waiting\n"
     assert [t.id for t in oracle.get_torrents()] == [1]

@@ -46,7 +46,7 @@ async def _start_share(nursery, path: Path, **kwargs):
         found.append(details)
         ready.set()
 
-    options = dict(host="127.0.0.1", port=0, tracker_port=0, lsd=False, ready=on_ready, stop=stop)
+    options = dict(host="127.0.0.1", port=0, tracker_port=0, http_port=0, lsd=False, ready=on_ready, stop=stop)
     options.update(kwargs)
     nursery.start_soon(partial(share, path, **options))
     with trio.fail_after(20):
@@ -162,7 +162,8 @@ def _cli(label: str, args: list, logs: Path, tmp_path: Path) -> ManagedProcess:
 
 
 def test_share_command_prints_what_the_other_machine_needs(tree, tmp_path, logs):
-    args = ["share", str(tree), "--host", "127.0.0.1", "--port", "0", "--tracker-port", "0", "--no-lsd"]
+    args = ["share", str(tree), "--host", "127.0.0.1", "--port", "0", "--tracker-port", "0", "--http-port", "0",
+            "--no-lsd"]
     with _cli("share", args, logs, tmp_path) as proc:
         wait_until(
             lambda: "Ctrl-C to stop" in proc.stdout_path.read_text(), 20, "share to print its details", proc.report
@@ -172,6 +173,8 @@ def test_share_command_prints_what_the_other_machine_needs(tree, tmp_path, logs)
         assert proc.returncode == 0, proc.report()
     assert "sharing album (" in out and "seeding on port" in out and "(127.0.0.1): 127.0.0.1" in out
     assert "tracker: http://127.0.0.1:" in out and "local peer discovery: off" in out
+    assert "download page (and web seed): http://127.0.0.1:" in out
+    assert "  or a browser (a phone: scan the QR code): http://127.0.0.1:" in out
     assert f"torrent file: {tmp_path / 'album.torrent'}" in out
     assert "  torrentish get 'magnet:?xt=urn:btih:" in out and "  aria2c --seed-time=0 'http://127.0.0.1:" in out
     assert "█" in out  # the QR code

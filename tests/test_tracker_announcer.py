@@ -266,3 +266,17 @@ async def test_no_tracker_failure_stops_a_transfer(payload, nursery, monkeypatch
         )
     assert result.complete
     stop.set()
+
+
+async def test_a_hybrid_announces_both_swarms(autojump_clock):
+    client, torrent = fake_swarm()
+    v2_swarm = b"\x09" * 20
+    torrent.info.swarm_hashes = (HASH, v2_swarm)
+    tracker = FakeTracker({"http://t/announce": reply(interval=100, peers=(("10.0.0.1", 1),))})
+    announcer = Announcer(
+        TrackerTiers([["http://t/announce"]], random.Random(1)), client, torrent, tracker, AnnounceSettings()
+    )
+    await announcer.announce_to("http://t/announce", "started")
+    assert [(event, request.info_hash) for _, _, event, request in tracker.log] == [
+        ("started", HASH), ("started", v2_swarm)]
+    assert torrent.added == [("10.0.0.1", 1), ("10.0.0.1", 1)]

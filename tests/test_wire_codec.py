@@ -208,7 +208,7 @@ def test_oversized_prefix_rejected_at_the_prefix():
 
 def test_limit_follows_max_extended():
     c = connected(max_extended=100)
-    c.receive_data((codec._PIECE_MAX + 1).to_bytes(4, "big"))
+    c.receive_data((codec.hash_messages.MAX_HASHES_LENGTH + 1).to_bytes(4, "big"))  # the longest kind
     with pytest.raises(ProtocolError, match="exceeds the limit"):
         c.events()
     rejects(encode(Extended(1, b"x" * 99)), "EXTENDED message has length 101", max_extended=100)
@@ -305,7 +305,7 @@ def test_extended_port_keepalive_and_unknown_may_precede_the_bitfield():
 
 
 def test_unknown_messages_are_skipped():
-    unknown = bytes.fromhex("00000005 15 01020304".replace(" ", ""))
+    unknown = bytes.fromhex("00000005 18 01020304".replace(" ", ""))  # 24: after BEP 52's 21-23
     assert parse(encode(Interested()) + unknown + encode(Choke())) == [Interested(), Choke()]
 
 

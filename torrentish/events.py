@@ -9,7 +9,7 @@ event type needs a `kind` and an entry in docs/events.schema.json; tests/test_js
 both. `time` is trio's clock (`trio.current_time()`), not the wall clock.
 
 Addresses are `(host, port)` tuples. Services outside the engine (trackers, DHT, local discovery,
-port mapping) publish `TrackerReply`, `TrackerFailed`, `PeersFound`, `PortMapped` and
+port mapping, web seeds) publish `TrackerReply`, `TrackerFailed`, `WebSeedFailed`, `PeersFound`, `PortMapped` and
 `PortMappingFailed` on the same bus; a session (many torrents on one bus) adds `TorrentAdded`,
 `TorrentRemoved` and `TorrentError`, which name their torrent.
 """
@@ -133,6 +133,16 @@ class TrackerFailed(Event):
     kind: ClassVar[str] = "tracker_failed"
     url: str
     reason: str
+
+
+@dataclass(frozen=True)
+class WebSeedFailed(Event):
+    """A web seed (BEP 19) request failed; never fatal. `dropped`: the server is used no more."""
+
+    kind: ClassVar[str] = "web_seed_failed"
+    url: str
+    reason: str
+    dropped: bool
 
 
 @dataclass(frozen=True)

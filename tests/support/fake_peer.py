@@ -93,10 +93,12 @@ def make_sample(
     name: str = "sample",
     seed: int = 1,
     piece_length: int = PIECE_LENGTH,
+    version: str = "v1",
 ) -> SampleTorrent:
     """A single file of `size` random bytes, or (with `files`) a directory of files of those sizes.
 
-    The default size leaves a short last piece and a short last block.
+    The default size leaves a short last piece and a short last block. ``version`` "v2" or "hybrid"
+    (BEP 52) for a single file keeps ``data`` the byte stream (a multi-file one gets pad files).
     """
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -113,7 +115,7 @@ def make_sample(
             (content / f"f{i:02d}.bin").write_bytes(chunk)
             chunks.append(chunk)
         data = b"".join(chunks)
-    torrent_bytes = create_torrent(content, piece_length=piece_length, creation_date=None)
+    torrent_bytes = create_torrent(content, piece_length=piece_length, creation_date=None, version=version)
     torrent_path = directory / f"{name}.torrent"
     torrent_path.write_bytes(torrent_bytes)
     return SampleTorrent(parse_torrent(torrent_bytes).info, data, torrent_path, content)

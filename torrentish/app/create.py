@@ -8,6 +8,12 @@ outside the directory, or loop. The torrent is named after the path (its last co
 Piece length, when not given, is chosen the way mainstream tools do: the smallest power of two from
 16 KiB to 16 MiB that keeps the torrent to at most ``TARGET_PIECES`` pieces, so most torrents have
 1,000-2,000 pieces: a small .torrent file, yet pieces small enough to spread quickly.
+
+Three kinds (``version``): "v1" (BEP 3, SHA-1 pieces), "v2" (BEP 52, a SHA-256 merkle tree per file)
+and "hybrid" (both, over the same piece-aligned layout: the v1 part gets BEP 47 pad files).
+Hybrid is the default of ``torrentish create`` (DEFAULT_VERSION), as in libtorrent and qBittorrent:
+every client can join (v1-only ones through the v1 swarm) while v2 clients get per-file trees,
+16 KiB-exact verification and identical files sharing a pieces root. It costs one extra hashing pass (SHA-1 and SHA-256) and some pad-file entries.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ from torrentish import __version__
 from torrentish.errors import StorageError
 from torrentish.storage.hashing import Progress, hash_pieces
 from torrentish.formats.metainfo import MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, build_info, build_torrent
+from torrentish.formats.merkle import BLOCK_SIZE
 
 AUTO_MIN_PIECE_LENGTH = 16 * 1024
 AUTO_MAX_PIECE_LENGTH = 16 * 1024 * 1024
 TARGET_PIECES = 2000
 DEFAULT_CREATED_BY = f"torrentish/{__version__}"
+VERSIONS = ("v1", "v2", "hybrid")
+DEFAULT_VERSION = "hybrid"
 
 
 @dataclass(frozen=True)
@@ -61,12 +70,14 @@ def auto_piece_length(total_length: int) -> int:
     return piece_length
 
 
-def check_piece_length(piece_length: int) -> int:
+def check_piece_length(piece_length: int, version: str = "v1") -> int:
     """``piece_length`` if a torrent may use it (a power of two within metainfo's limits)."""
-    if not MIN_PIECE_LENGTH <= piece_length <= MAX_PIECE_LENGTH or piece_length & (piece_length - 1):
+    low = MIN_PIECE_LENGTH if version == "v1" else BLOCK_SIZE  # a v2 piece holds whole merkle leaves
+    if not low <= piece_length <= MAX_PIECE_LENGTH or piece_length & (piece_length - 1):
         raise ValueError(
-            f"piece length must be a power of two from {MIN_PIECE_LENGTH // 1024} KiB "
-            f"to {MAX_PIECE_LENGTH // (1024 * 1024)} MiB, not {piece_length}"
+            f"piece length must be a power of two from {low // 1024} KiB "
+            f"to {MAX_PIECE_LENGTH // (1024 * 1024)} MiB{'' if version == 'v1' else ' for ' + version}, "
+            f"not {piece_length}"
         )
     return piece_length
 
@@ -140,6 +151,7 @@ def create_torrent(
     workers: int | None = None,
     cancel: threading.Event | None = None,
     on_skip: Callable[[Path, str], None] | None = None,
+    version: str = "v1",
 ) -> bytes:
     """The bytes of a .torrent describing ``path`` (a file or a directory).
 
@@ -147,14 +159,26 @@ def create_torrent(
     ``progress(done, total)`` is called from hashing threads; ``on_skip(path, why)`` hears about
     every symbolic link or special file left out. Raises StorageError when the path has nothing to
     share or a file changes while it is hashed; ValueError for a piece length no torrent may have.
+    ``version`` is "v1", "v2" or "hybrid" (see the module docstring); callers that seed what they
+    create (share, demo) keep v1 until the engine speaks v2 on the wire.
     """
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {', '.join(VERSIONS)}, not {version!r}")
     source = scan_source(path)
     if on_skip is not None:
         for skipped_path, why in source.skipped:
             on_skip(skipped_path, why)
     if piece_length is None:
         piece_length = auto_piece_length(source.total_length)
-    check_piece_length(piece_length)
+    check_piece_length(piece_length, version)
+    top = dict(trackers=trackers, web_seeds=web_seeds, comment=comment, created_by=created_by,
+               creation_date=creation_date)
+    if version != "v1":
+        from torrentish.app.create_v2 import create_v2
+
+        info, layers = create_v2(source, piece_length, version == "hybrid", private, progress, workers, cancel)
+        _check_unchanged(source)
+        return _torrent(info, layers, **top)
     pieces = hash_pieces(
         [(f.path, f.length) for f in source.files],
         piece_length,
@@ -169,6 +193,11 @@ def create_torrent(
         )
     else:
         info = build_info(source.name, piece_length, pieces, None, source.total_length, private)
+    return _torrent(info, None, **top)
+
+
+def _torrent(info: bytes, layers: dict[bytes, bytes] | None, *, trackers, web_seeds, comment, created_by,
+             creation_date) -> bytes:
     return build_torrent(
         info,
         announce_list=list(trackers),
@@ -176,6 +205,7 @@ def create_torrent(
         comment=comment,
         created_by=created_by,
         creation_date=creation_date,
+        piece_layers=layers,
     )
 
 

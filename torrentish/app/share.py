@@ -7,11 +7,14 @@ It makes the torrent (or takes a .torrent and its data), then runs, side by side
 - a tracker (HTTP and UDP on one port) that knows the seed from the start (it is pinned, so the
   first announce of a downloader already returns it) and serves the .torrent over HTTP;
 - Local Service Discovery, which announces the torrent at once;
-- the peer-wire extensions (ut_metadata, so a bare magnet link works too; PEX).
+- the peer-wire extensions (ut_metadata, so a bare magnet link works too; PEX);
+- an HTTP server (share_web.py): a download page at `/` for a browser (a phone that scans the
+  QR code), the files with range support, which is also the torrent's web seed (BEP 19).
 
 `ready` gets a `ShareDetails`: everything the other machine needs (magnet link with `tr=` for
-the tracker, `x.pe=` for the seed and `xs=` for the .torrent over HTTP; the .torrent's path; the
-commands to fetch it).
+the tracker, `x.pe=` for the seed, `xs=` for the .torrent over HTTP and `ws=` for the web seed;
+the .torrent's path; the page's URL; the commands to fetch it). Each source alone is enough:
+`get` takes the metadata from whichever answers.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from torrentish.formats.magnet import make_magnet
 from torrentish.formats.metainfo import Metainfo, build_torrent, load_torrent, parse_torrent
 from torrentish.services.tracker.announcer import tracker_service
 from torrentish.services.tracker.server import TrackerConfig, TrackerServer
+from torrentish.app.share_web import DEFAULT_HTTP_PORT, FILES_ROOT, ShareWeb
 from torrentish.app.transfer import TransferResult, seed
 
 __all__ = ["ShareDetails", "share", "torrent_path_on_server", "SHARE_TRACKER_INTERVAL"]
@@ -55,6 +59,8 @@ class ShareDetails:
     torrent_urls: tuple[str, ...]  # the .torrent over HTTP
     bind_host: str | None  # None: every interface
     lsd: bool
+    page_urls: tuple[str, ...] = ()  # the download page (empty when the HTTP server is off)
+    web_seeds: tuple[str, ...] = ()  # its file root, the torrent's url-list and the link's ws=
 
     def get_command(self) -> str:
         return f"torrentish get '{self.magnet}'"
@@ -89,16 +95,14 @@ def _port_or_any(host: str | None, port: int, strict: bool) -> int:
             return 0
 
 
-async def _start_tracker(
-    nursery: trio.Nursery, server: TrackerServer, host: str | None, port: int, strict: bool
-) -> int:
+async def _start_server(nursery: trio.Nursery, serve, what: str, host: str | None, port: int, strict: bool):
+    """Start `serve` on `port`, or on any port if that one is busy and the user did not insist."""
     try:
-        http_port, _ = await nursery.start(server.serve, host, port)
+        return await nursery.start(serve, host, port)
     except OSError as exc:
         if strict or port == 0 or exc.errno != errno.EADDRINUSE:
-            raise TorrentishError(f"cannot run the tracker on port {port}: {exc.strerror or exc}") from None
-        http_port, _ = await nursery.start(server.serve, host, 0)
-    return http_port
+            raise TorrentishError(f"cannot run the {what} on port {port}: {exc.strerror or exc}") from None
+        return await nursery.start(serve, host, 0)
 
 
 def _check_torrent_out(path: Path, info_hash: bytes) -> None:
@@ -169,6 +173,8 @@ async def share(
     tracker: bool = True,
     lsd: bool = True,
     piece_length: int | None = None,
+    http: bool = True,
+    http_port: int = DEFAULT_HTTP_PORT,
     max_up: int = 0,
     port_mapping=None,
     settings=None,
@@ -177,7 +183,8 @@ async def share(
     stop: trio.Event | None = None,
 ) -> TransferResult:
     """Share `path` (a file or directory, or a .torrent whose data is at `data`) until `stop`.
-    `port_mapping` (a PortMapSettings) also asks the NAT gateway to forward the seed's port."""
+    `port_mapping` (a PortMapSettings) also asks the NAT gateway to forward the seed's port;
+    `http` serves the download page and the files (the web seed) on `http_port`."""
     bind = None if is_wildcard(host) else host
     addresses = tuple(reachable_addresses(bind)) or ("127.0.0.1",)
     meta, data_dir, made = await _metainfo(path, data, piece_length, private=False)
@@ -189,10 +196,10 @@ async def share(
         tracker_urls: tuple[str, ...] = ()
         torrent_urls: tuple[str, ...] = ()
         server = None
+        hosts = [_host_in_url(a) for a in addresses]
         if tracker:
             server = TrackerServer(TrackerConfig(interval=SHARE_TRACKER_INTERVAL, min_interval=10))
-            tport = await _start_tracker(nursery, server, bind, tracker_port, strict_ports)
-            hosts = [_host_in_url(a) for a in addresses]
+            tport, _ = await _start_server(nursery, server.serve, "tracker", bind, tracker_port, strict_ports)
             tracker_urls = tuple(f"http://{h}:{tport}/announce" for h in hosts) + tuple(
                 f"udp://{h}:{tport}/announce" for h in hosts
             )
@@ -200,7 +207,21 @@ async def share(
         own = set(tracker_urls)
         others = [[u for u in tier if u not in own] for tier in meta.trackers()]
         tiers = ([list(tracker_urls)] if tracker_urls else []) + [t for t in others if t]
-        torrent_bytes = build_torrent(info.raw, announce_list=tiers, url_list=meta.url_list, created_by=meta.created_by)
+        web = None
+        page_urls: tuple[str, ...] = ()
+        web_seeds: tuple[str, ...] = ()
+        if http:
+            web = ShareWeb(info, data_dir, b"")
+            wport = await _start_server(nursery, web.serve, "HTTP server", bind, http_port, strict_ports)
+            page_urls = tuple(f"http://{h}:{wport}/" for h in hosts)
+            web_seeds = tuple(f"http://{h}:{wport}{FILES_ROOT}" for h in hosts)
+            # A second way to the .torrent, for a link whose tracker port is closed to the other side.
+            torrent_urls += tuple(f"http://{h}:{wport}{web.torrent_path}" for h in hosts)
+        url_list = [*meta.url_list, *(u for u in web_seeds if u not in meta.url_list)]
+        torrent_bytes = build_torrent(info.raw, announce_list=tiers, url_list=url_list, created_by=meta.created_by,
+                                      piece_layers=info.piece_layers)
+        if web is not None:
+            web.torrent_bytes = torrent_bytes
         if made:
             torrent_file.write_bytes(torrent_bytes)
         if server is not None:
@@ -212,8 +233,11 @@ async def share(
                 for address in addresses:
                     server.swarms.pin(info.info_hash, client.peer_id, address, client.port)
             magnet = make_magnet(
-                info.info_hash, info.name, trackers=[u for t in tiers for u in t], length=info.total_length, peers=peers
+                info.info_hash, info.name, trackers=[u for t in tiers for u in t], length=info.total_length, peers=peers,
+                web_seeds=web_seeds,
             ) + "".join("&xs=" + quote(u, safe="") for u in torrent_urls)
+            if web is not None:
+                web.magnet = magnet
             if ready is not None:
                 ready(
                     ShareDetails(
@@ -228,6 +252,8 @@ async def share(
                         torrent_urls=torrent_urls,
                         bind_host=bind,
                         lsd=lsd,
+                        page_urls=page_urls,
+                        web_seeds=web_seeds,
                     )
                 )
 

@@ -12,6 +12,7 @@ dictionary is verified, as the transfer's announce service. BEP 53 ``so=`` selec
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -29,8 +30,10 @@ from torrentish.services.extensions.metadata_fetch import FetchedMetadata, PeerS
 from torrentish.engine.settings import Settings
 from torrentish.errors import StorageError, TorrentishError
 from torrentish.services.extensions import standard_extensions
-from torrentish.formats.magnet import Magnet
+from torrentish.formats.magnet import Magnet, check_fetched_info
 from torrentish.formats.metainfo import Info, Metainfo, build_torrent, parse_torrent
+
+LOGGER = logging.getLogger("torrentish.get")
 
 __all__ = [
     "get_function",
@@ -142,8 +145,9 @@ async def fetch_magnet(magnet: Magnet, *, node: DhtNode | None = None, peers: Se
 
 def magnet_metainfo(info: Info, magnet: Magnet) -> Metainfo:
     """A whole torrent: the fetched info with the link's trackers and web seeds."""
+    check_fetched_info(magnet, info)
     return parse_torrent(build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers],
-                                       url_list=magnet.web_seeds))
+                                       url_list=magnet.web_seeds, piece_layers=info.piece_layers))
 
 
 async def fetch_metainfo(magnet: Magnet, *, dht: DhtConfig | None, timeout: float | None = None,
@@ -159,7 +163,7 @@ def write_torrent(path: Path, info: Info, magnet: Magnet) -> None:
     """Save what a magnet link resolved to as a .torrent file (``--save-torrent``)."""
     try:
         Path(path).write_bytes(build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers],
-                                             url_list=magnet.web_seeds))
+                                             url_list=magnet.web_seeds, piece_layers=info.piece_layers))
     except OSError as error:
         raise StorageError(f"cannot write {path}: {error.strerror or error}") from None
 
@@ -237,8 +241,8 @@ def get_function(text: str, *, dht: bool | None = None, dht_bootstrap: Sequence[
     arguments that depend on the source).
 
     A .torrent, or a magnet link whose ``xs=`` source serves the .torrent, goes through
-    discovery.sources (trackers, LSD, x.pe) and transfer.get; any other magnet link fetches its
-    metadata from peers first (get_magnet). ut_metadata and PEX are always on; the DHT by default
+    discovery.sources (trackers, LSD, x.pe, web seeds) and transfer.get; any other magnet link,
+    and one whose ``xs=`` sources all fail, fetches its metadata from peers first (get_magnet). ut_metadata and PEX are always on; the DHT by default
     for magnet links only; LSD unless ``lsd`` is False. ``services`` (port mapping) run beside the
     transfer itself, first.
     """
@@ -248,14 +252,22 @@ def get_function(text: str, *, dht: bool | None = None, dht_bootstrap: Sequence[
 
     is_magnet = text.lower().startswith("magnet:")
     config = dht_config(is_magnet if dht is None else dht, dht_bootstrap, port=port)
+    loaded = None
     if is_magnet:
         magnet = parse_magnet(text)
-        if not exact_sources(text):
+        if exact_sources(text):
+            try:
+                loaded = load_source(text)
+            except TorrentishError as problem:
+                # Any one source of the link is enough: the x.pe peers (or the DHT, LSD) have
+                # the metadata too (BEP 9), e.g. when a firewall closes the xs= server's port.
+                LOGGER.warning("%s; taking the metadata from peers instead", problem)
+        if loaded is None:
             return get_magnet, {"magnet": magnet, "dht": config, "save_torrent": save_torrent,
                                 "client_sources": [lsd_peer_source] if lsd else [],  # with x.pe and the DHT
                                 "services_for": lambda meta: peer_sources_for(meta, magnet, lsd=lsd),
                                 "services": list(services)}
-    meta, magnet = load_source(text)
+    meta, magnet = loaded or load_source(text)
     if save_torrent is not None:
         if magnet is None:
             raise TorrentishError("--save-torrent is for magnet links: this is a .torrent file already")

@@ -16,14 +16,14 @@ from torrentish.cli.errors import handle_errors, print_warning
 # -- argument parsers (ValueError -> usage error, exit 2) ------------------------------------------
 
 
-def _piece_length(text: str) -> int | None:
+def _piece_length(text: str, version: str = "v1") -> int | None:
     from torrentish.app.create import check_piece_length
     from torrentish.formats.units import parse_size
 
     if text.strip().lower() == "auto":
         return None
     try:
-        return check_piece_length(parse_size(text))
+        return check_piece_length(parse_size(text), version)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
 
@@ -62,10 +62,13 @@ def create(
         Optional[str], typer.Option("--comment", metavar="TEXT", show_default=False, help="A comment stored in the torrent.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", "-f", metavar="", help="Overwrite OUTPUT if it exists.")] = False,
+    v1: Annotated[bool, typer.Option("--v1", help="A v1 torrent (BEP 3, SHA-1) only.")] = False,
+    v2: Annotated[bool, typer.Option("--v2", help="A v2 torrent (BEP 52, SHA-256 merkle trees) only.")] = False,
+    hybrid: Annotated[bool, typer.Option("--hybrid", help="Both v1 and v2 in one torrent (the default).")] = False,
     quiet: Quiet = False,
     verbose: Verbose = 0,
 ) -> None:
-    """Make a .torrent of a file or a directory.
+    """Make a .torrent of a file or a directory (hybrid v1+v2 unless --v1 or --v2).
 
     [bold]Examples[/bold]
 
@@ -74,14 +77,20 @@ def create(
       torrentish create ~/Music/album -t http://tracker.example/announce
 
       torrentish create photos/ -o photos.torrent --piece-length 1MiB --private
+
+      torrentish create film.mkv --v1
     """
     from torrentish.app.create import create_torrent, scan_source
     from torrentish.errors import StorageError
-    from torrentish.formats.magnet import make_magnet
     from torrentish.formats.metainfo import parse_torrent
     from torrentish.formats.units import format_size
 
-    length = _piece_length(piece_length or "auto")
+    if v1 + v2 + hybrid > 1:
+        raise typer.BadParameter("choose one of --v1, --v2 and --hybrid")
+    from torrentish.app.create import DEFAULT_VERSION
+
+    version = "v1" if v1 else "v2" if v2 else "hybrid" if hybrid else DEFAULT_VERSION
+    length = _piece_length(piece_length or "auto", version)
     trackers = [_url(url) for url in tracker]
     web_seeds = [_url(url) for url in web_seed]
     name = scan_source(path).name  # fails fast on a bad path, before anything is written
@@ -101,6 +110,7 @@ def create(
             creation_date=int(time.time()),
             progress=progress,
             on_skip=lambda skipped, why: print_warning(f"skipped {skipped}: {why}"),
+            version=version,
         )
     _write_new_file(out, data, force)
     if quiet:
@@ -112,9 +122,21 @@ def create(
     typer.echo(f"name       {info.name}")
     typer.echo(f"size       {format_size(info.total_length)} in {files}, "
                f"{info.num_pieces} pieces of {format_size(info.piece_length)}")
-    typer.echo(f"info hash  {info.info_hash.hex()}")
+    typer.echo(f"kind       {info.kind}")
+    if info.has_v1:
+        typer.echo(f"info hash  {info.info_hash.hex()}")
+    if info.has_v2:
+        typer.echo(f"v2 hash    {info.info_hash_v2.hex()}")
     trackers_flat = [url for tier in meta.trackers() for url in tier]
-    typer.echo("magnet     " + make_magnet(info.info_hash, info.name, trackers_flat, web_seeds=meta.url_list))
+    typer.echo("magnet     " + _magnet(info, trackers_flat, meta.url_list))
+
+
+def _magnet(info, trackers: list[str], web_seeds) -> str:
+    """The magnet link of info: btih for v1 and hybrid, btmh for v2 and hybrid."""
+    from torrentish.formats.magnet import make_magnet
+
+    return make_magnet(info.info_hash if info.has_v1 else None, info.name, trackers, web_seeds=web_seeds,
+                       info_hash_v2=info.info_hash_v2)
 
 
 def _write_new_file(out: Path, data: bytes, force: bool) -> None:
@@ -202,14 +224,17 @@ def info(
 
 
 def _describe_torrent(meta) -> dict[str, Any]:
-    from torrentish.formats.magnet import make_magnet
-
     info = meta.info
     trackers = [list(tier) for tier in meta.trackers()]
     return {
         "kind": "torrent",
         "name": info.name,
+        # The torrent's 20-byte id (v1 hash, or the truncated v2 hash of a v2-only torrent): what
+        # RPC, state files and trackers know it by.
         "info_hash": info.info_hash.hex(),
+        "info_hash_v2": info.info_hash_v2.hex() if info.has_v2 else None,
+        "meta_version": 2 if info.has_v2 else 1,
+        "torrent_kind": info.kind,
         "total_length": info.total_length,
         "piece_length": info.piece_length,
         "num_pieces": info.num_pieces,
@@ -221,8 +246,7 @@ def _describe_torrent(meta) -> dict[str, Any]:
         "comment": meta.comment,
         "created_by": meta.created_by,
         "creation_date": meta.creation_date,
-        "magnet": make_magnet(info.info_hash, info.name, [t for tier in trackers for t in tier],
-                              web_seeds=meta.url_list),
+        "magnet": _magnet(info, [t for tier in trackers for t in tier], meta.url_list),
     }
 
 
@@ -231,6 +255,7 @@ def _describe_magnet(magnet) -> dict[str, Any]:
         "kind": "magnet",
         "name": magnet.display_name,
         "info_hash": magnet.info_hash.hex(),
+        "info_hash_v2": magnet.info_hash_v2.hex() if magnet.info_hash_v2 else None,
         "total_length": magnet.exact_length,
         "trackers": [[t] for t in magnet.trackers],
         "web_seeds": list(magnet.web_seeds),
@@ -246,7 +271,12 @@ def _print_description(d: dict[str, Any]) -> None:
         typer.echo(f"{label:<13}{value}")
 
     line("name", d["name"] if d["name"] is not None else "(not given)")
-    line("info hash", d["info_hash"])
+    if d["info_hash"] and d.get("torrent_kind") != "v2":  # a v2 torrent's id is its v2 hash, cut
+        line("info hash", d["info_hash"])
+    if d.get("info_hash_v2"):
+        line("v2 hash", d["info_hash_v2"])
+    if d.get("torrent_kind"):
+        line("kind", d["torrent_kind"])
     if d["total_length"] is not None:
         line("size", f"{format_size(d['total_length'])} ({d['total_length']} bytes)")
     if d["kind"] == "torrent":
@@ -308,16 +338,18 @@ def verify(
     from torrentish.storage.content import resolve_content_path
     from torrentish.app.verify import verify as verify_data
 
-    info = load_torrent(torrent).info
+    meta = load_torrent(torrent)
+    info = meta.info
     content = resolve_content_path(info, data)
     with hashing_progress(f"verifying {info.name}", quiet) as progress:
-        result = verify_data(info, content, progress=progress)
+        result = verify_data(info, content, progress=progress, piece_layers=meta.piece_layers)
     if as_json:
         import json
 
         typer.echo(json.dumps({
             "name": info.name,
             "info_hash": info.info_hash.hex(),
+            "info_hash_v2": info.info_hash_v2.hex() if info.has_v2 else None,
             "content_path": str(content),
             "complete": result.complete,
             "percent": result.percent,

@@ -63,11 +63,15 @@ def _details_lines(details) -> list[str]:
     ]
     if details.tracker_urls:
         lines.append("tracker: " + "  ".join(details.tracker_urls))
+    if details.page_urls:
+        lines.append("download page (and web seed): " + "  ".join(details.page_urls))
     lines.append("local peer discovery: " + ("on" if details.lsd else "off"))
     lines.append(f"torrent file: {details.torrent_path}")
     lines += ["", "on the other machine:", f"  {details.get_command()}"]
     if details.aria2_command():
         lines.append(f"  {details.aria2_command()}")
+    if details.page_urls:
+        lines.append(f"  or a browser (a phone: scan the QR code): {details.page_urls[0]}")
     lines += ["", f"magnet: {details.magnet}"]
     return lines
 
@@ -136,15 +140,24 @@ def share(
     ] = None,
     tracker: Annotated[bool, typer.Option("--tracker/--no-tracker", help="Run the embedded tracker.")] = True,
     lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Announce on the LAN (Local Service Discovery).")] = True,
-    qr: Annotated[bool, typer.Option("--qr/--no-qr", help="Print the magnet link as a QR code.")] = True,
+    http: Annotated[
+        bool, typer.Option("--http/--no-http", help="Serve a download page and the files over HTTP (also a web seed).")
+    ] = True,
+    http_port: Annotated[
+        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port of the download page; if busy, any.")
+    ] = 8080,
+    qr: Annotated[
+        bool, typer.Option("--qr/--no-qr", help="Print a QR code: the download page's URL (the magnet link with --no-http).")
+    ] = True,
     max_up: Annotated[Optional[str], typer.Option(metavar="RATE", help="Upload limit, e.g. 2MiB/s.")] = None,
     port_mapping: PortMapping = True,
     port_mapping_protocols: PortMappingProtocols = DEFAULT_PORT_MAPPING_PROTOCOLS,
     encryption: Encryption = "prefer",
     quiet: Quiet = False,
 ) -> None:
-    """Share a file or directory on the LAN: make the torrent, seed it, run a tracker and local
-    discovery, and print what the other machine needs (link, commands, QR code).
+    """Share a file or directory on the LAN: make the torrent, seed it, run a tracker, local
+    discovery and a download page (also the torrent's web seed), and print what the other
+    machine needs (link, commands, a QR code of the page).
 
     [bold]Examples[/bold]
 
@@ -159,7 +172,7 @@ def share(
 
     mapping = port_mapping_settings(port_mapping, port_mapping_protocols)
 
-    strict = port != 6881 or tracker_port != 6969  # a port the user chose must be that port
+    strict = port != 6881 or tracker_port != 6969 or http_port != 8080  # a port the user chose must be that port
     settings = engine_settings(encryption)
 
     def ready(details) -> None:
@@ -167,7 +180,9 @@ def share(
             return
         print("\n".join(_details_lines(details)), flush=True)
         if qr:
-            _print_qr(details.magnet)
+            # A phone's camera opens a URL in its browser, which needs no BitTorrent app; the
+            # page links the magnet for a phone that has one.
+            _print_qr(details.page_urls[0] if details.page_urls else details.magnet)
         print("Ctrl-C to stop", flush=True)
 
     result, _ = run_until_signal(
@@ -181,6 +196,8 @@ def share(
         torrent_out=torrent_out,
         tracker=tracker,
         lsd=lsd,
+        http=http,
+        http_port=http_port,
         max_up=parse_rate_option(max_up, "--max-up"),
         port_mapping=mapping,
         settings=settings,

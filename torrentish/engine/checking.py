@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from torrentish import events as ev
-from torrentish.engine.pieces import sha1_matches
+from torrentish.formats.piece_hashes import PieceHashes
 
 if TYPE_CHECKING:
     from torrentish.engine.torrent import Torrent
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 async def find_verified_pieces(torrent: Torrent, limiter: trio.CapacityLimiter) -> set[int]:
     """The pieces whose data on disk is known good; publishes CheckingProgress while hashing."""
-    storage, geometry, info = torrent.storage, torrent.geometry, torrent.info
+    storage, geometry = torrent.storage, torrent.geometry
+    hashes = PieceHashes(torrent.info)  # SHA-1 and/or merkle, as the torrent has them
     good = {i for i in await storage.load_completed() if 0 <= i < torrent.num_pieces}
     candidates = [
         index
@@ -35,7 +36,7 @@ async def find_verified_pieces(torrent: Torrent, limiter: trio.CapacityLimiter) 
         for index in queue:
             async with limiter:
                 data = await storage.read(geometry.piece_offset(index), geometry.piece_size(index))
-                if await trio.to_thread.run_sync(sha1_matches, data, info.piece_hash(index)):
+                if await trio.to_thread.run_sync(hashes.matches, index, data):
                     good.add(index)
             checked += 1
             if checked % 64 == 0 or checked == len(candidates):

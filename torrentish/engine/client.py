@@ -127,17 +127,23 @@ class Client:
         """Run `torrent` in the caller's task until cancelled (`task_status.started` once its data
         is checked). Incoming connections reach it while it runs. An error in the torrent
         (a full disk, say) ends this call only: whoever runs it decides what that means."""
-        if torrent.info_hash in self.torrents:
+        # A hybrid (BEP 52) is in two swarms: peers may name it by its v1 hash or its truncated
+        # v2 hash, and are answered with the one they named.
+        swarms = torrent.info.swarm_hashes
+        if any(h in self.torrents for h in swarms):
             raise ValueError("torrent already added")
-        self.torrents[torrent.info_hash] = torrent
+        for h in swarms:
+            self.torrents[h] = torrent
         try:
             await torrent.run(task_status=task_status)
         finally:
-            if self.torrents.get(torrent.info_hash) is torrent:
-                del self.torrents[torrent.info_hash]
+            for h in swarms:
+                if self.torrents.get(h) is torrent:
+                    del self.torrents[h]
 
     def connection_count(self) -> int:
-        return sum(len(t.peers) for t in self.torrents.values())
+        unique = {id(t): t for t in self.torrents.values()}  # a hybrid is there twice
+        return sum(len(t.peers) for t in unique.values())
 
     async def dial(self, address: tuple[str, int], info_hash: bytes, *,
                    plaintext_first: bool = False) -> Dialed:

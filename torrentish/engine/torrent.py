@@ -25,6 +25,7 @@ from torrentish import events as ev
 from torrentish.engine.checking import find_verified_pieces
 from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
+from torrentish.engine.hash_service import HashService
 from torrentish.engine.peer import PeerConnection
 from torrentish.engine.pieces import PieceBuffer, SpareBuffers
 from torrentish.engine.seeding import Seeding
@@ -33,8 +34,9 @@ from torrentish.engine.super_seeding import SuperSeeding
 from torrentish.engine.uploads import Uploads
 from torrentish.engine.verification import verify_piece
 from torrentish.engine.status import progress_event
-from torrentish.errors import ProtocolError
+from torrentish.errors import ProtocolError, TorrentishError
 from torrentish.formats.metainfo import Info
+from torrentish.formats.piece_hashes import PieceHashes
 from torrentish.storage.base import Storage
 from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
@@ -68,6 +70,10 @@ class Torrent:
         self.rng = rng
         self.geometry = info.geometry()
         self.num_pieces = info.num_pieces
+        self.piece_hashes = PieceHashes(info)  # what each piece must hash to (SHA-1 and/or merkle)
+        if not self.piece_hashes.usable:
+            raise TorrentishError(
+                "a v2 torrent needs its piece layers (from the .torrent, or fetched with the metadata)")
         self.upload_only = upload_only
 
         self.have = Bitfield(self.num_pieces)
@@ -117,8 +123,10 @@ class Torrent:
         # that set the DHT bit; PORT messages from peers go to `on_dht_node((ip, port))`.
         self.dht_port: int | None = None
         self.on_dht_node = None
+        self.web_seeds: list = []  # the BEP 19 servers fetching for us (services/webseed), for status
         self.connector = Connector(self)
         self.uploads = Uploads(self)
+        self.hash_service = HashService(self)
         # How we share what we have: BEP 3, or BEP 16 super-seeding for an initial seed (run()).
         self.seeding: Seeding = Seeding()
         self.handlers = {
@@ -137,6 +145,9 @@ class Torrent:
             msg.AllowedFast: self._on_allowed_fast,
             msg.Extended: self._on_extended,
             msg.Port: self._on_port,
+            msg.HashRequest: self.hash_service.on_hash_request,  # BEP 52
+            msg.Hashes: self.hash_service.ignore,
+            msg.HashReject: self.hash_service.ignore,
         }
 
     @property
@@ -479,7 +490,7 @@ class Torrent:
         if buffer is None:
             buffer = self.assembly[index] = PieceBuffer(
                 index, self.geometry.piece_size(index), self.geometry.num_blocks(index),
-                self._spare_buffers, hash_as_received=self.storage.checks_sha1,
+                self._spare_buffers, hash_as_received=self.storage.checks_sha1 and not self.info.has_v2,
             )
         if not buffer.add(begin, block, peer.ban_key):
             self.wasted += length
@@ -488,6 +499,11 @@ class Torrent:
             del self.assembly[index]
             assert self._nursery is not None
             self._nursery.start_soon(verify_piece, self, buffer)
+
+    def add_block(self, source, index: int, begin: int, block: bytes) -> None:
+        """A block from a source that is not a peer connection (a web seed): `source` is what
+        asked the picker for it, with a peer's `downloaded`, `ban_key` and `send_cancel`."""
+        self._on_piece(source, msg.Piece(index, begin, block))
 
     # --------------------------------------------------------------------- requests out
     def fill_requests(self, peer: PeerConnection) -> None:

@@ -1,7 +1,8 @@
 """A downloaded piece: its hash checked, then stored and announced, or blamed and fetched again.
 
 Called by the torrent once every block of a piece is in (engine/torrent.py `_on_piece`). A piece
-reaches the disk only if its SHA-1 matched; a piece that fails counts a strike against the peers
+reaches the disk only if its hash matched (SHA-1, or for v2 and hybrid torrents the merkle tree
+too: formats/piece_hashes.py); a piece that fails counts a strike against the peers
 that sent its blocks, and enough strikes ban a peer (its connection closes, it is refused if it
 comes back, and pieces still being assembled with its blocks start over).
 """
@@ -22,7 +23,15 @@ if TYPE_CHECKING:
 async def verify_piece(torrent: Torrent, buffer: PieceBuffer) -> None:
     """Check the piece's hash and, only if it matches, store it (one worker-thread hop)."""
     index = buffer.index
-    offset, expected = torrent.geometry.piece_offset(index), torrent.info.piece_hash(index)
+    offset = torrent.geometry.piece_offset(index)
+    if torrent.info.has_v2:  # merkle (and for a hybrid SHA-1 too): checked, then stored
+        async with torrent.hash_limiter:
+            ok = await trio.to_thread.run_sync(torrent.piece_hashes.matches, index, buffer.data)
+            if ok:
+                await torrent.storage.write(offset, buffer.data)
+        _verified_or_failed(torrent, buffer, ok)
+        return
+    expected = torrent.info.piece_hash(index)
     digest = buffer.digest()  # hashed as its blocks arrived, unless they came out of order
     async with torrent.hash_limiter:
         if digest is None:
@@ -31,8 +40,12 @@ async def verify_piece(torrent: Torrent, buffer: PieceBuffer) -> None:
             ok = digest == expected
             if ok:
                 await torrent.storage.write(offset, buffer.data)
+    _verified_or_failed(torrent, buffer, ok)
+
+
+def _verified_or_failed(torrent: Torrent, buffer: PieceBuffer, ok: bool) -> None:
     if ok:
-        _piece_verified(torrent, index, buffer.contributors)
+        _piece_verified(torrent, buffer.index, buffer.contributors)
     else:
         _piece_failed(torrent, buffer)
     buffer.recycle()

@@ -1,4 +1,4 @@
-""".torrent files: parse, validate and build (BEP 3, 12, 19, 27, 47).
+""".torrent files: parse, validate and build (BEP 3, 12, 19, 27, 47, 52).
 
 A .torrent file is hostile until proven otherwise: every field we read must have the type its BEP
 gives it, every path must stay inside the download directory, and the pieces must cover exactly the
@@ -16,17 +16,30 @@ Decisions the BEPs leave open:
 - Trackers and web seeds: an entry of the wrong type rejects the torrent; empty strings and empty
   tiers are dropped (many tools write ``url-list: ""``); duplicates are dropped.
 - ``private`` is any integer; non-zero means private (as libtorrent reads it).
+- v2 and hybrid torrents (BEP 52, ``meta version`` 2): see metainfo_v2.py for the file tree rules.
+  A v2-only torrent's files are laid out with pad entries so every file starts on a piece boundary;
+  its ``pieces`` is empty and its pieces are checked against merkle trees instead of SHA-1 hashes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from torrentish.formats import bencoding
+from torrentish.formats import bencoding, metainfo_v2
+from torrentish.formats.fields import (
+    MAX_FILES,
+    MAX_PATH_BYTES,
+    MAX_TOTAL_LENGTH,
+    _check_component,
+    _field,
+    _int_in,
+    _text,
+    _type_name,
+    _utf8_override,
+)
 from torrentish.errors import BencodeError, MetainfoError
 
 if TYPE_CHECKING:
@@ -37,13 +50,7 @@ __all__ = ["FileEntry", "Info", "Metainfo", "parse_torrent", "load_torrent", "pa
 
 MIN_PIECE_LENGTH = 1 << 10
 MAX_PIECE_LENGTH = 1 << 28
-MAX_TOTAL_LENGTH = 1 << 50  # 1 PiB: far beyond any real torrent, well within int64 arithmetic
-MAX_FILES = 1_000_000
-MAX_PATH_BYTES = 4096  # PATH_MAX on Linux: a longer path could never be created anyway
 HASH_LENGTH = 20
-
-_BAD_CHARACTER = re.compile(r"[\x00-\x1f\x7f/\\]")
-_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class FileEntry:
     length: int
     offset: int  # where the file starts in the torrent's byte stream
     padding: bool = False  # BEP 47 pad file: never written to disk
+    pieces_root: bytes | None = field(default=None, repr=False)  # BEP 52 merkle root (v2, non-empty)
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,34 @@ class Info:
     private: bool
     multi_file: bool
     raw: bytes = field(repr=False)  # the exact bencoded info dictionary
+    # The torrent's 20-byte id in trackers, DHT, handshakes and file names: the SHA-1 of raw (v1,
+    # hybrid), or for a v2-only torrent the SHA-256 of raw truncated to 20 bytes (BEP 52).
     info_hash: bytes
+    info_hash_v2: bytes | None = None  # SHA-256 of raw for v2 and hybrid torrents
+    # BEP 52 piece layers by pieces root: outside the info dict, so known only from a .torrent
+    # (parse_torrent attaches them); empty for info from peers.
+    piece_layers: dict[bytes, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def has_v1(self) -> bool:
+        """SHA-1 piece hashes (BEP 3): v1 and hybrid torrents."""
+        return bool(self.pieces)
+
+    @property
+    def has_v2(self) -> bool:
+        return self.info_hash_v2 is not None
+
+    @property
+    def kind(self) -> str:
+        """"v1", "v2" or "hybrid"."""
+        return "hybrid" if self.has_v1 and self.has_v2 else "v2" if self.has_v2 else "v1"
+
+    @property
+    def swarm_hashes(self) -> tuple[bytes, ...]:
+        """The 20-byte ids of the swarms to join: v1 hash and/or the v2 hash truncated (BEP 52)."""
+        if self.info_hash_v2 is None or not self.has_v1:
+            return (self.info_hash,)
+        return (self.info_hash, self.info_hash_v2[:HASH_LENGTH])
 
     @cached_property
     def total_length(self) -> int:
@@ -71,7 +106,7 @@ class Info:
 
     @property
     def num_pieces(self) -> int:
-        return len(self.pieces) // HASH_LENGTH
+        return -(-self.total_length // self.piece_length)
 
     def piece_hash(self, index: int) -> bytes:
         if not 0 <= index < self.num_pieces:
@@ -94,71 +129,16 @@ class Metainfo:
     created_by: str | None
     creation_date: int | None
 
+    @property
+    def piece_layers(self) -> dict[bytes, bytes]:
+        """BEP 52 piece layers by pieces root (checked against the roots)."""
+        return self.info.piece_layers
+
     def trackers(self) -> tuple[tuple[str, ...], ...]:
         """Tracker tiers: announce-list when it has any, else the one announce URL."""
         if self.announce_list:
             return self.announce_list
         return ((self.announce,),) if self.announce else ()
-
-
-# -- reading fields --------------------------------------------------------------------------
-
-_TYPE_NAMES = {bytes: "a string", int: "an integer", list: "a list", dict: "a dictionary"}
-
-
-def _type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _field(d: dict, key: bytes, kind: type, where: str, required: bool = True) -> Any:
-    """d[key], checked to be of kind; None when absent and not required."""
-    value = d.get(key)
-    name = f"{where}{key.decode()!r}"
-    if value is None:
-        if required:
-            raise MetainfoError(f"{name} is missing")
-        return None
-    if type(value) is not kind:
-        raise MetainfoError(f"{name} must be {_TYPE_NAMES[kind]}, not {_type_name(value)}")
-    return value
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
-
-
-def _utf8_override(d: dict, key: bytes, kind: type) -> Any:
-    """The value of key + '.utf-8' if it is of kind and (all of it) valid UTF-8, else None."""
-    value = d.get(key + b".utf-8")
-    if type(value) is not kind:
-        return None
-    try:
-        if kind is bytes:
-            return value.decode("utf-8")
-        if value and all(type(c) is bytes for c in value):
-            return [c.decode("utf-8") for c in value]
-    except UnicodeDecodeError:
-        pass
-    return None
-
-
-def _check_component(component: str, where: str) -> None:
-    if not component:
-        raise MetainfoError(f"{where} is empty")
-    if component in (".", ".."):
-        raise MetainfoError(f"{where} is {component!r}: a path component may not be '.' or '..'")
-    bad = _BAD_CHARACTER.search(component)
-    if bad:
-        raise MetainfoError(f"{where} {component[:60]!r} contains the character {bad.group()!r}")
-    if _DRIVE.match(component):
-        raise MetainfoError(f"{where} {component[:60]!r} starts with a drive letter")
-
-
-def _int_in(d: dict, key: bytes, where: str, low: int, high: int) -> int:
-    value = _field(d, key, int, where)
-    if not low <= value <= high:
-        raise MetainfoError(f"{where}{key.decode()!r} is {value}, outside {low}..{high}")
-    return value
 
 
 # -- the info dictionary ---------------------------------------------------------------------
@@ -217,8 +197,7 @@ def _check_collisions(entries: list[FileEntry]) -> None:
 def _info_from_dict(info: Any, raw: bytes) -> Info:
     if type(info) is not dict:
         raise MetainfoError(f"'info' must be a dictionary, not {_type_name(info)}")
-    if b"pieces" not in info and (b"file tree" in info or info.get(b"meta version") == 2):
-        raise MetainfoError("v2-only torrents (meta version 2 without 'pieces') are not supported")
+    is_v2 = metainfo_v2.check_meta_version(info)
     raw_name = _field(info, b"name", bytes, "info ")
     name = _utf8_override(info, b"name", bytes) or _text(raw_name)
     _check_component(name, "info 'name'")
@@ -228,6 +207,11 @@ def _info_from_dict(info: Any, raw: bytes) -> Info:
             f"info 'piece length' is {piece_length}: it must be a power of two "
             f"from {MIN_PIECE_LENGTH} to {MAX_PIECE_LENGTH}"
         )
+    if is_v2 and piece_length < metainfo_v2.BLOCK_SIZE:
+        raise MetainfoError(f"info 'piece length' is {piece_length}: a v2 torrent needs at least 16384")
+    v2_files = metainfo_v2.parse_file_tree(info, name) if is_v2 else None
+    if v2_files is not None and b"pieces" not in info:
+        return _v2_only_info(info, raw, name, piece_length, *v2_files)
     pieces = _field(info, b"pieces", bytes, "info ")
     if len(pieces) % HASH_LENGTH:
         raise MetainfoError(f"info 'pieces' is {len(pieces)} bytes, not a multiple of {HASH_LENGTH}")
@@ -250,6 +234,12 @@ def _info_from_dict(info: Any, raw: bytes) -> Info:
             f"in pieces of {piece_length} need {expected}"
         )
     private = _field(info, b"private", int, "info ", required=False)
+    info_hash_v2 = None
+    if v2_files is not None:
+        metainfo_v2.check_hybrid(files, v2_files[0], piece_length)
+        roots = iter(f.pieces_root for f in v2_files[0])
+        files = tuple(f if f.padding else replace(f, pieces_root=next(roots)) for f in files)
+        info_hash_v2 = hashlib.sha256(raw).digest()
     return Info(
         name=name,
         piece_length=piece_length,
@@ -259,22 +249,56 @@ def _info_from_dict(info: Any, raw: bytes) -> Info:
         multi_file=has_files,
         raw=raw,
         info_hash=hashlib.sha1(raw).digest(),
+        info_hash_v2=info_hash_v2,
+    )
+
+
+def _v2_only_info(info: dict, raw: bytes, name: str, piece_length: int, v2_files: list, multi: bool) -> Info:
+    entries, offset = [], 0
+    for path, length, padding in metainfo_v2.v2_layout(v2_files, piece_length):
+        entries.append(FileEntry(path, length, offset, padding=padding))
+        offset += length
+    roots = iter(f.pieces_root for f in v2_files)
+    files = tuple(f if f.padding else replace(f, pieces_root=next(roots)) for f in entries)
+    if offset == 0:
+        raise MetainfoError("the torrent has no data: its length is 0")
+    if offset > MAX_TOTAL_LENGTH:
+        raise MetainfoError(f"the files add up to more than {MAX_TOTAL_LENGTH} bytes")
+    _check_collisions(list(files))
+    private = _field(info, b"private", int, "info ", required=False)
+    return Info(
+        name=name,
+        piece_length=piece_length,
+        pieces=b"",
+        files=files,
+        private=bool(private),
+        multi_file=multi,
+        raw=raw,
+        info_hash=hashlib.sha256(raw).digest()[:HASH_LENGTH],
+        info_hash_v2=hashlib.sha256(raw).digest(),
     )
 
 
 def parse_info(raw: bytes, expected_hash: bytes | None = None) -> Info:
     """Parse a bencoded info dictionary (from a .torrent or from peers, BEP 9).
 
-    With expected_hash, the SHA-1 of raw must match it before anything else is looked at.
+    With expected_hash, the hash of raw must match it before anything else is looked at: SHA-1 for
+    a 20-byte hash, SHA-256 for a 32-byte one (v2), or SHA-256 truncated to 20 bytes when that is
+    what a v2 swarm was joined by.
     """
     raw = bytes(raw)
-    if expected_hash is not None and hashlib.sha1(raw).digest() != expected_hash:
+    if expected_hash is not None and expected_hash not in _hashes_of(raw, len(expected_hash)):
         raise MetainfoError(f"info dictionary does not match the info hash {expected_hash.hex()}")
     try:
         info = bencoding.decode(raw)
     except BencodeError as e:
         raise MetainfoError(f"info dictionary: {e}") from None
     return _info_from_dict(info, raw)
+
+
+def _hashes_of(raw: bytes, size: int) -> tuple[bytes, ...]:
+    sha256 = hashlib.sha256(raw).digest()
+    return (sha256,) if size == 32 else (hashlib.sha1(raw).digest(), sha256[:HASH_LENGTH])
 
 
 # -- the whole torrent -----------------------------------------------------------------------
@@ -332,6 +356,10 @@ def parse_torrent(data: bytes) -> Metainfo:
     except BencodeError as e:
         raise MetainfoError(f"not a torrent file: {e}") from None
     info = _info_from_dict(top[b"info"], bytes(data[start:end]))
+    layers = {}
+    if info.has_v2:
+        layers = metainfo_v2.parse_piece_layers(top, v2_files(info), info.piece_length, required=not info.has_v1)
+        info = replace(info, piece_layers=layers)
     return Metainfo(
         info=info,
         announce=_optional_text(top, b"announce"),
@@ -341,6 +369,11 @@ def parse_torrent(data: bytes) -> Metainfo:
         created_by=_optional_text(top, b"created by"),
         creation_date=_field(top, b"creation date", int, "", required=False),
     )
+
+
+def v2_files(info: Info) -> list:
+    """The v2 files of info (not padding), as metainfo_v2.V2File."""
+    return [metainfo_v2.V2File(f.path, f.length, f.pieces_root) for f in info.files if not f.padding]
 
 
 def load_torrent(path: Any) -> Metainfo:
@@ -394,11 +427,13 @@ def build_torrent(
     comment: str | None = None,
     created_by: str | None = None,
     creation_date: int | None = None,
+    piece_layers: dict[bytes, bytes] | None = None,
 ) -> bytes:
     """A canonical .torrent file around info_raw, which is kept byte for byte (its hash stays).
 
     announce_list is a sequence of tiers (each a sequence of URLs; a plain string is a tier of one).
     The first URL also becomes 'announce'; 'announce-list' is written when there is more than one.
+    piece_layers (BEP 52) go outside the info dict; a v2-only torrent needs them.
     """
     parse_info(info_raw)
     tiers = [[t] if isinstance(t, str) else list(t) for t in announce_list]
@@ -415,6 +450,8 @@ def build_torrent(
         before["created by"] = created_by
     if creation_date is not None:
         before["creation date"] = creation_date
+    if piece_layers:
+        after["piece layers"] = dict(piece_layers)
     if url_list:
         after["url-list"] = [url_list] if isinstance(url_list, str) else list(url_list)
     # Splice the info bytes in at their sorted place rather than re-encode them.

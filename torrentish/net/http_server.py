@@ -11,6 +11,9 @@ a client cannot make it grow or hang: at most `max_connections` connections are 
 must arrive within `request_timeout` and an idle keep-alive connection is closed after
 `idle_timeout`. A malformed request gets h11's status (400, 413, 431...) and the connection
 closes. An exception from the handler is a bug: it is logged and answered 500.
+
+A response's body is bytes, or for a large file a `write_body` that sends it in chunks (share's
+files): only a chunk at a time is in memory, and an OSError while it sends closes the connection.
 """
 
 from __future__ import annotations
@@ -49,12 +52,19 @@ class HttpRequest:
         return self.headers.get(name, default)
 
 
+BodyWriter = Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]
+
+
 @dataclass
 class HttpResponse:
     status: int
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A body too large to hold (a shared file): `write_body(send)` sends exactly `length` bytes
+    # in chunks (raising OSError if it cannot); `body` is then unused.
+    write_body: BodyWriter | None = None
+    length: int = 0
 
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
@@ -165,12 +175,22 @@ class HttpServer:
                 return None
 
     async def _send(self, conn: h11.Connection, stream, response: HttpResponse, head_only: bool) -> None:
+        streamed = response.write_body is not None
+        length = response.length if streamed else len(response.body)
         headers = [(b"content-type", response.content_type.encode("latin-1")),
-                   (b"content-length", str(len(response.body)).encode()),
+                   (b"content-length", str(length).encode()),
                    (b"server", self.server_name.encode("latin-1"))]
         headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         data = conn.send(h11.Response(status_code=response.status, headers=headers))
-        if response.body and not head_only:
+        if streamed and not head_only:
+            await stream.send_all(data)
+
+            async def send(chunk: bytes) -> None:
+                await stream.send_all(conn.send(h11.Data(data=chunk)))
+
+            await response.write_body(send)
+            data = b""
+        elif response.body and not head_only:
             data += conn.send(h11.Data(data=response.body))
         data += conn.send(h11.EndOfMessage())
         await stream.send_all(data)

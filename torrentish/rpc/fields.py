@@ -205,7 +205,7 @@ FIELDS: dict[str, Callable[[Row], Any]] = {
     "bandwidth_priority": lambda row: 0,
     "group": lambda row: "",
     "primary_mime_type": lambda row: "application/octet-stream",
-    "webseeds_sending_to_us": lambda row: 0,
+    "webseeds_sending_to_us": lambda row: row.status.web_seeds_sending_to_us,
     "eta_idle": lambda row: -1,
     "max_connected_peers": lambda row: 50,
     "peer_limit": lambda row: 50,

@@ -375,6 +375,10 @@ class ManagedTorrent(TorrentOptions):
         tiers = self.meta.trackers() if self.meta is not None else ()
         client = self._session.client
         nursery.start_soon(self._session.services.serve, engine, tiers, self.services)
+        if self.meta is not None and self.meta.url_list:  # BEP 19 web seeds: the torrent's, or ws=
+            from torrentish.services.webseed import webseed_service
+
+            nursery.start_soon(webseed_service(self.meta.url_list), client, engine)
         for service in self.extra_services:
             nursery.start_soon(service, client, engine)
         if not was_complete:

@@ -52,7 +52,8 @@ def _load_one(store: StateDir, info_hash: bytes):
             meta = parse_torrent(data)
         except TorrentishError:
             meta = None
-        if meta is not None and meta.info.info_hash != info_hash:
+        # A hybrid added by its v2 link is kept under its truncated v2 hash (BEP 52): either id fits.
+        if meta is not None and info_hash not in meta.info.swarm_hashes:
             meta = None
     limits = st.state_limits(len(meta.info.files), meta.info.num_pieces) if meta else st.state_limits(0, 0)
     state = store.read_state(info_hash, limits)

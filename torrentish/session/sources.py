@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torrentish.errors import TorrentishError
-from torrentish.formats.magnet import Magnet, parse_magnet
+from torrentish.formats.magnet import Magnet, check_fetched_info, parse_magnet
 from torrentish.formats.metainfo import Info, Metainfo, build_torrent, load_torrent, parse_torrent
 
 
@@ -30,7 +30,7 @@ def read_source(source: bytes | bytearray | Path | str | Info | Metainfo) -> Add
         meta = parse_torrent(data)
         return AddSource(meta.info.info_hash, meta, data, None)
     if isinstance(source, Info):
-        return _from_meta(parse_torrent(build_torrent(source.raw)))
+        return _from_meta(parse_torrent(build_torrent(source.raw, piece_layers=source.piece_layers)))
     if isinstance(source, Metainfo):
         return _from_meta(source)
     if isinstance(source, str) and source[:7].lower() == "magnet:":
@@ -46,12 +46,15 @@ def read_source(source: bytes | bytearray | Path | str | Info | Metainfo) -> Add
 def _from_meta(meta: Metainfo) -> AddSource:
     tiers = [list(t) for t in meta.announce_list] or ([[meta.announce]] if meta.announce else [])
     data = build_torrent(meta.info.raw, announce_list=tiers, url_list=meta.url_list, comment=meta.comment,
-                         created_by=meta.created_by, creation_date=meta.creation_date)
+                         created_by=meta.created_by, creation_date=meta.creation_date,
+                         piece_layers=meta.piece_layers)
     return AddSource(meta.info.info_hash, meta, data, None)
 
 
 def metainfo_from_magnet(info: Info, magnet: Magnet) -> tuple[Metainfo, bytes]:
     """A whole torrent once a magnet link's metadata arrived: the info with the link's trackers
     and web seeds."""
-    data = build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers], url_list=magnet.web_seeds)
+    check_fetched_info(magnet, info)
+    data = build_torrent(info.raw, announce_list=[[t] for t in magnet.trackers], url_list=magnet.web_seeds,
+                         piece_layers=info.piece_layers)
     return parse_torrent(data), data

@@ -118,6 +118,7 @@ class TorrentStatus:
     peers: tuple[PeerStatus, ...] = ()
     trackers: tuple[TrackerStatus, ...] = ()
     pieces: bytes = b""  # the verified pieces as a wire bitfield
+    web_seeds_sending_to_us: int = 0
 
 
 def torrent_status(t: ManagedTorrent, now: float, wall: float, *, files: bool = True, peers: bool = True,
@@ -167,6 +168,7 @@ def torrent_status(t: ManagedTorrent, now: float, wall: float, *, files: bool = 
         files=file_list, peers=peer_list,
         trackers=_trackers(t, now, wall) if trackers else (),
         pieces=have.to_bytes() if pieces and have is not None else b"",
+        web_seeds_sending_to_us=sum(1 for w in engine.web_seeds if w.down.rate(now) > 0) if engine else 0,
     )
 
 

@@ -54,6 +54,9 @@ LEVELS: dict[type, int] = {
     ev.Completed: logging.INFO,
     ev.TrackerReply: logging.INFO,
     ev.TrackerFailed: logging.WARNING,
+    # A share's link names a web seed on every address of its machine, most of them out of
+    # reach of any one downloader: not worth a warning each, the peers carry on.
+    ev.WebSeedFailed: logging.INFO,
     ev.PeersFound: logging.INFO,
     ev.PortMapped: logging.INFO,
     # Most networks have no gateway for one protocol or another: not worth a warning.
@@ -95,6 +98,8 @@ def describe(event: ev.Event) -> str | None:
             return f"tracker {url}: {peers} peers{swarm}; next announce in {format_duration(interval)}"
         case ev.TrackerFailed(url=url, reason=reason):
             return f"tracker {url}: {plain_reason(reason)}"
+        case ev.WebSeedFailed(url=url, reason=reason, dropped=dropped):
+            return f"web seed {url}: {plain_reason(reason)}{'; dropped' if dropped else ''}"
         case ev.PeersFound(source=source, count=count):
             return f"{source}: {count} peers"
         case ev.PortMapped(protocol=protocol, transport=transport, internal_port=inside,

@@ -20,6 +20,10 @@ soon as the id byte arrives - never after buffering the body. Per message id:
   BITFIELD may come again later (aria2 sends one after HAVE NONE in place of HAVEs) and then
   replaces what the peer has;
 - Fast-extension messages only when both handshakes set the Fast bit.
+- HASH REQUEST and HASH REJECT (BEP 52) are exactly 49 bytes; HASHES is 49 bytes plus whole
+  32-byte hashes, at least ``length`` of them and at most ``proof_layers`` more. In all three
+  ``length`` is a power of two up to ``MAX_HASH_COUNT``, ``index`` a multiple of it, and the
+  layers below 64 (wire/hash_messages.py).
 
 Once ``set_geometry`` is called, piece indices and block spans are checked against the torrent.
 Messages that arrived before it (a magnet link, or the same chunk as the handshake on an incoming
@@ -40,6 +44,7 @@ from __future__ import annotations
 from struct import Struct
 
 from torrentish.errors import ProtocolError
+from torrentish.wire import hash_messages
 from torrentish.wire import messages as m
 
 __all__ = [
@@ -72,12 +77,14 @@ _NAMES = {
     m.REQUEST_ID: "REQUEST", m.PIECE_ID: "PIECE", m.CANCEL_ID: "CANCEL", m.PORT_ID: "PORT",
     m.SUGGEST_ID: "SUGGEST", m.HAVE_ALL_ID: "HAVE ALL", m.HAVE_NONE_ID: "HAVE NONE",
     m.REJECT_ID: "REJECT", m.ALLOWED_FAST_ID: "ALLOWED FAST", m.EXTENDED_ID: "EXTENDED",
+    m.HASH_REQUEST_ID: "HASH REQUEST", m.HASHES_ID: "HASHES", m.HASH_REJECT_ID: "HASH REJECT",
 }  # fmt: skip
 # Length prefix (id byte included) of every fixed-size message.
 _EXACT_LENGTH = {
     m.CHOKE_ID: 1, m.UNCHOKE_ID: 1, m.INTERESTED_ID: 1, m.NOT_INTERESTED_ID: 1, m.HAVE_ID: 5,
     m.REQUEST_ID: 13, m.CANCEL_ID: 13, m.PORT_ID: 3, m.SUGGEST_ID: 5, m.HAVE_ALL_ID: 1,
     m.HAVE_NONE_ID: 1, m.REJECT_ID: 13, m.ALLOWED_FAST_ID: 5,
+    m.HASH_REQUEST_ID: hash_messages.REQUEST_LENGTH, m.HASH_REJECT_ID: hash_messages.REQUEST_LENGTH,
 }  # fmt: skip
 _NO_PAYLOAD = {
     m.CHOKE_ID: m.CHOKE, m.UNCHOKE_ID: m.UNCHOKE, m.INTERESTED_ID: m.INTERESTED,
@@ -125,7 +132,7 @@ class PeerCodec:
         self._last_index = -1
         self._last_size = 0
         self._bitfield_length = MAX_BITFIELD_BEFORE_GEOMETRY + 1  # length prefix bound
-        self._max_length = max(_PIECE_MAX, self._bitfield_length, max_extended)
+        self._max_length = max(_PIECE_MAX, self._bitfield_length, max_extended, hash_messages.MAX_HASHES_LENGTH)
         # What arrived before the geometry, to be checked once it is known.
         self._early_bitfield: bytes | None = None
         self._early_max_index = -1
@@ -165,7 +172,8 @@ class PeerCodec:
         self._last_index = num_pieces - 1
         self._last_size = total_length - piece_length * (num_pieces - 1) if num_pieces else 0
         self._bitfield_length = (num_pieces + 7) // 8 + 1
-        self._max_length = max(_PIECE_MAX, self._bitfield_length, self._max_extended)
+        self._max_length = max(_PIECE_MAX, self._bitfield_length, self._max_extended,
+                               hash_messages.MAX_HASHES_LENGTH)
         early_bitfield, self._early_bitfield = self._early_bitfield, None
         try:
             if self._early_max_index >= num_pieces:
@@ -366,6 +374,8 @@ class PeerCodec:
         elif msg_id == m.EXTENDED_ID:
             if not 2 <= length <= self._max_extended:
                 raise ProtocolError(f"EXTENDED message has length {length}, limit {self._max_extended}")
+        elif msg_id == m.HASHES_ID:
+            hash_messages.check_hashes_length(length)
         elif name is None and length > _PIECE_MAX:
             raise ProtocolError(f"unknown message {msg_id} has length {length}, limit {_PIECE_MAX}")
         if msg_id in m.FAST_IDS and not self._fast:
@@ -381,6 +391,8 @@ class PeerCodec:
             return m.Extended(buf[start], bytes(view[start + 1 : end]))
         if msg_id == m.PORT_ID:
             return m.Port(_U16.unpack_from(buf, start)[0])
+        if msg_id in hash_messages.IDS:  # BEP 52; they do not close the availability window either
+            return hash_messages.decode(msg_id, view[start:end])
         if msg_id not in _NAMES:
             return None  # unknown: skipped, and it does not close the availability window
         self._availability_open = False
@@ -487,6 +499,9 @@ _ENCODERS = {
     m.HaveNone: _fixed(m.HAVE_NONE_ID),
     m.Reject: _span(m.REJECT_ID),
     m.AllowedFast: _indexed(m.ALLOWED_FAST_ID),
+    m.HashRequest: hash_messages.encode,
+    m.Hashes: hash_messages.encode,
+    m.HashReject: hash_messages.encode,
     m.Extended: lambda msg: (
         _EXTENDED_HEADER.pack(2 + len(msg.payload), m.EXTENDED_ID, msg.ext_id) + msg.payload
     ),

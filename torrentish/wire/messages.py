@@ -1,4 +1,4 @@
-"""The peer wire messages (BEP 3, 5, 6, 10), one frozen dataclass each.
+"""The peer wire messages (BEP 3, 5, 6, 10, 52), one frozen dataclass each.
 
 These are plain values: the codec builds them from bytes after checking every field against the
 protocol's limits, and ``codec.encode`` turns them back into bytes. Constructing one does no
@@ -35,6 +35,9 @@ __all__ = [
     "Reject",
     "AllowedFast",
     "Extended",
+    "HashRequest",
+    "Hashes",
+    "HashReject",
     "Message",
     "KEEP_ALIVE",
     "CHOKE",
@@ -66,6 +69,9 @@ HAVE_NONE_ID = 15
 REJECT_ID = 16
 ALLOWED_FAST_ID = 17
 EXTENDED_ID = 20  # BEP 10
+HASH_REQUEST_ID = 21  # BEP 52, to HASH_REJECT_ID
+HASHES_ID = 22
+HASH_REJECT_ID = 23
 
 FAST_IDS = frozenset({SUGGEST_ID, HAVE_ALL_ID, HAVE_NONE_ID, REJECT_ID, ALLOWED_FAST_ID})
 
@@ -73,15 +79,17 @@ FAST_IDS = frozenset({SUGGEST_ID, HAVE_ALL_ID, HAVE_NONE_ID, REJECT_ID, ALLOWED_
 EXTENSION_PROTOCOL_BIT = (5, 0x10)  # BEP 10
 FAST_BIT = (7, 0x04)  # BEP 6
 DHT_BIT = (7, 0x01)  # BEP 5
+V2_BIT = (7, 0x10)  # BEP 52: "I also speak v2"; a hybrid's peer may then answer with the v2 hash
 
 
-def make_reserved(extensions: bool = True, fast: bool = True, dht: bool = False) -> bytes:
+def make_reserved(extensions: bool = True, fast: bool = True, dht: bool = False, v2: bool = False) -> bytes:
     """The 8 reserved handshake bytes advertising the given features."""
     reserved = bytearray(8)
     for wanted, (byte, mask) in (
         (extensions, EXTENSION_PROTOCOL_BIT),
         (fast, FAST_BIT),
         (dht, DHT_BIT),
+        (v2, V2_BIT),
     ):
         if wanted:
             reserved[byte] |= mask
@@ -115,6 +123,11 @@ class Handshake:
     def supports_dht(self) -> bool:
         """BEP 5 DHT: reserved[7] & 0x01."""
         return _has_bit(self.reserved, DHT_BIT)
+
+    @property
+    def supports_v2(self) -> bool:
+        """BEP 52 upgrade: reserved[7] & 0x10."""
+        return _has_bit(self.reserved, V2_BIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +224,41 @@ class Extended:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class HashRequest:
+    """BEP 52: ``length`` hashes from ``index`` of layer ``base_layer`` (0 = leaves) of the tree with
+    root ``pieces_root``, with the uncle hashes of ``proof_layers`` layers above them."""
+
+    pieces_root: bytes  # 32 bytes
+    base_layer: int
+    index: int
+    length: int
+    proof_layers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hashes:
+    """The answer to a HashRequest: the requested hashes, then the uncles from the lowest up."""
+
+    pieces_root: bytes
+    base_layer: int
+    index: int
+    length: int
+    proof_layers: int
+    hashes: tuple[bytes, ...]  # length base-layer hashes followed by the uncle hashes
+
+
+@dataclass(frozen=True, slots=True)
+class HashReject:
+    """A HashRequest that will not be answered (same fields)."""
+
+    pieces_root: bytes
+    base_layer: int
+    index: int
+    length: int
+    proof_layers: int
+
+
 Message = (
     Handshake
     | KeepAlive
@@ -230,6 +278,9 @@ Message = (
     | Reject
     | AllowedFast
     | Extended
+    | HashRequest
+    | Hashes
+    | HashReject
 )
 
 KEEP_ALIVE = KeepAlive()

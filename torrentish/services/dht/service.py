@@ -62,7 +62,10 @@ class DhtService:
             delay = self.search_interval / 2  # doubled before its first use
             while True:
                 result, accepted = await node.announce(torrent.info_hash, client.announce_port)
-                found = [p for p in result.peers if p not in torrent.known]
+                peers = list(result.peers)
+                for other in getattr(torrent.info, "swarm_hashes", ())[1:]:  # a hybrid's v2 swarm (BEP 52)
+                    peers += (await node.announce(other, client.announce_port))[0].peers
+                found = list(dict.fromkeys(p for p in peers if p not in torrent.known))
                 if found:
                     torrent.add_peers(found)
                     torrent.events.publish(ev.PeersFound(trio.current_time(), "dht", len(found)))

@@ -79,6 +79,13 @@ class AnnounceSchedule:
         return min(self._due.values(), default=float("inf"))
 
 
+def _swarms(torrent) -> tuple[bytes, ...]:
+    """Every swarm a torrent is in: a hybrid (BEP 52) also by its truncated v2 hash. A metadata
+    seeker (a stand-in without an Info) only by the hash it seeks."""
+    info = getattr(torrent, "info", None)
+    return getattr(info, "swarm_hashes", None) or (torrent.info_hash,)
+
+
 class LocalDiscovery:
     """LSD for the torrents of one client on the given interfaces."""
 
@@ -107,13 +114,15 @@ class LocalDiscovery:
         self._v4_socket = self._v6_socket = None
 
     def add(self, torrent) -> None:
-        self.torrents[torrent.info_hash] = torrent
-        self.schedule.add(torrent.info_hash, trio.current_time())
+        for info_hash in _swarms(torrent):
+            self.torrents[info_hash] = torrent
+            self.schedule.add(info_hash, trio.current_time())
         self._wake.set()
 
     def remove(self, torrent) -> None:
-        self.torrents.pop(torrent.info_hash, None)
-        self.schedule.remove(torrent.info_hash)
+        for info_hash in _swarms(torrent):
+            self.torrents.pop(info_hash, None)
+            self.schedule.remove(info_hash)
 
     # --------------------------------------------------------------------------------- receiving
     def on_datagram(self, data: bytes, source: tuple) -> None:

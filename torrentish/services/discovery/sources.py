@@ -39,37 +39,42 @@ def exact_sources(uri: str) -> list[str]:
     return found[:MAX_EXACT_SOURCES]
 
 
-def _fetch_torrent(urls: list[str], info_hash: bytes) -> tuple[Metainfo | None, list[str]]:
-    """The first .torrent among `urls` whose info hash is the link's; and why the others failed."""
+def _fetch_one(url: str, info_hash: bytes) -> tuple[Metainfo | None, str | None]:
+    """The .torrent at `url` if its info hash is the link's; else why not."""
     import httpx
 
-    problems = []
     headers = {"Accept-Encoding": "identity"}
-    with httpx.Client(
-        timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=True, trust_env=False, headers=headers
-    ) as http:
-        for url in urls:
-            try:
-                with http.stream("GET", url) as response:
-                    if response.status_code != 200:
-                        problems.append(f"{url}: HTTP status {response.status_code}")
-                        continue
-                    if response.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
-                        raise TorrentishError("compressed reply, though we asked for none")
-                    body = bytearray()
-                    for chunk in response.iter_raw():
-                        body += chunk
-                        if len(body) > MAX_TORRENT_DOWNLOAD:
-                            raise TorrentishError("larger than any .torrent")
-                meta = parse_torrent(bytes(body))
-            except (httpx.HTTPError, TorrentishError) as exc:
-                problems.append(f"{url}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-                continue
-            if meta.info.info_hash != info_hash:
-                problems.append(f"{url}: it describes another torrent than the link")
-                continue
-            return meta, problems
-    return None, problems
+    try:
+        with httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=True, trust_env=False,
+                          headers=headers) as http, http.stream("GET", url) as response:
+            if response.status_code != 200:
+                return None, f"{url}: HTTP status {response.status_code}"
+            if response.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
+                raise TorrentishError("compressed reply, though we asked for none")
+            body = bytearray()
+            for chunk in response.iter_raw():
+                body += chunk
+                if len(body) > MAX_TORRENT_DOWNLOAD:
+                    raise TorrentishError("larger than any .torrent")
+        meta = parse_torrent(bytes(body))
+    except (httpx.HTTPError, TorrentishError) as exc:
+        return None, f"{url}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if meta.info.info_hash != info_hash:
+        return None, f"{url}: it describes another torrent than the link"
+    return meta, None
+
+
+def _fetch_torrent(urls: list[str], info_hash: bytes) -> tuple[Metainfo | None, list[str]]:
+    """The first .torrent among `urls` whose info hash is the link's; and why the others failed.
+
+    All are asked at once: a firewall that drops the packets costs one connect timeout, not one
+    per URL (a share's link names two servers on every address of the machine)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(urls)) as pool:
+        results = list(pool.map(lambda url: _fetch_one(url, info_hash), urls))
+    problems = [problem for _, problem in results if problem is not None]
+    return next((meta for meta, _ in results if meta is not None), None), problems
 
 
 def load_source(source: str) -> tuple[Metainfo, Magnet | None]:
@@ -109,7 +114,8 @@ def peer_sources_for(
     lsd: bool = True,
 ) -> list:
     """The transfer services that find peers: trackers (the torrent's tiers, then the link's),
-    Local Service Discovery (not for private torrents, BEP 27) and the link's peer hints."""
+    Local Service Discovery (not for private torrents, BEP 27) and the link's peer hints; and
+    the web seeds (BEP 19) of the torrent and the link."""
     from torrentish.services.discovery.lsd import lsd_service
     from torrentish.services.tracker.announcer import tracker_service
 
@@ -126,4 +132,9 @@ def peer_sources_for(
         services.append(tracker_service(tiers))
     if lsd and not meta.info.private:
         services.append(lsd_service(host=host))
+    web_seeds = [*meta.url_list, *(magnet.web_seeds if magnet is not None else ())]
+    if web_seeds:
+        from torrentish.services.webseed import webseed_service
+
+        services.append(webseed_service(web_seeds))
     return services

@@ -8,6 +8,9 @@ learn some (the DHT, trackers, local discovery). Up to ``concurrency`` peers are
 each through ``client.dial`` (our peer id, the client's encryption policy); each one that offers
 ut_metadata is asked for every 16 KiB piece, and the first complete copy that hashes to the info
 hash wins (``metainfo.parse_info(raw, info_hash)``). PEX messages received meanwhile add candidates.
+A v2-only torrent (BEP 52) also needs the piece layers of its files larger than a piece: the same
+peer is asked for them with hash requests, and every answer must prove out against the file's
+pieces root (core/layer_fetch.py); a peer whose hashes do not is not asked again.
 
 Limits: an announced ``metadata_size`` above ``max_size`` is refused; a peer gets at most
 ``request_timeout`` for each step forward (keep-alives do not count); a peer that lies (pieces that do not hash to the info hash), lacks the
@@ -19,10 +22,11 @@ them the fetch waits for more, bounded by ``timeout`` if one is given.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
+from torrentish.core.layer_fetch import LayerFetch
 from torrentish.engine.handshake import HandshakeError
 from torrentish.errors import MetainfoError, ProtocolError, TorrentishError
 from torrentish.services.extensions import ut_metadata as um
@@ -205,7 +209,7 @@ class _Fetch:
                     if isinstance(message, um.MetadataData):
                         assembler.add(message)
                         if assembler.complete:
-                            return assembler.info()
+                            return await self._fetch_layers(stream, codec, assembler.info())
                 elif event.ext_id == OUR_IDS[UT_PEX]:
                     try:
                         self.found(UtPex.learn(decode_pex(event.payload), address[0], 50))
@@ -223,6 +227,32 @@ class _Fetch:
                 raise _Unusable("peer closed the connection", permanent=False)
             codec.receive_data(data)
             events = codec.events()
+
+
+    async def _fetch_layers(self, stream, codec, info: Info) -> Info:
+        """A v2-only torrent's missing piece layers, from the peer that sent its info."""
+        if info.has_v1:
+            return info  # a hybrid's SHA-1 pieces check every piece
+        fetch = LayerFetch(info)
+        if fetch.complete:
+            return info
+        await stream.send_all(b"".join(wire.encode(msg.HashRequest(*r)) for r in fetch.requests()))
+        deadline = trio.current_time() + self.request_timeout
+        while not fetch.complete:
+            with trio.fail_at(deadline):
+                data = await stream.receive_some(65536)
+            if not data:
+                raise _Unusable("peer closed the connection", permanent=False)
+            codec.receive_data(data)
+            for event in codec.events():
+                if isinstance(event, msg.Hashes):
+                    fields = (event.pieces_root, event.base_layer, event.index, event.length, event.proof_layers)
+                    if not fetch.receive(*fields, event.hashes):
+                        raise _Unusable("sent piece-layer hashes that do not lead to the pieces root")
+                    deadline = trio.current_time() + self.request_timeout
+                elif isinstance(event, msg.HashReject):
+                    raise _Unusable("peer rejected a hash request for the piece layers", permanent=False)
+        return replace(info, piece_layers=fetch.layers())
 
 
 async def fetch_metadata(

@@ -11,6 +11,10 @@ the cancellation, with a short deadline), regular announces every `interval` in 
 sooner than the tracker's `min interval` - except once more at once when the port we announce
 changes (`Client.announce_port`: a NAT gateway mapped ours, or the mapping ended).
 
+A hybrid torrent (BEP 52) is in two swarms: every announce to a tracker is made for its v1 hash
+and then for its truncated v2 hash, so v2-only clients find us too; only the first one's outcome
+counts in the tracker's stats, and the peers of both are used.
+
 No tracker failure stops a transfer: failures are published (`TrackerFailed`) and the round is
 retried with exponential backoff. The tracker's warnings are published as `Warning` events.
 """
@@ -122,6 +126,17 @@ class Announcer:
             key=self.key,
         )
 
+    async def _announce_other_swarms(self, url: str, request: AnnounceRequest, event: str) -> None:
+        """The same announce for a hybrid's v2 swarm; its failures only cost those peers."""
+        swarms = getattr(self.torrent.info, "swarm_hashes", ())  # a magnet's stand-in has none
+        for info_hash in swarms[1:]:
+            try:
+                reply = await self.transport(url, replace(request, info_hash=info_hash))
+            except TrackerError:
+                continue
+            if reply.peers and event != "stopped":
+                self.torrent.add_peers(reply.peers)
+
     async def announce_to(self, url: str, event: str) -> AnnounceResponse:
         """One announce to one tracker; peers go to the torrent, the outcome to the event bus."""
         request = self.request(event)
@@ -147,6 +162,7 @@ class Announcer:
             events.publish(ev.Warning(trio.current_time(), f"tracker {url}: {reply.warning}"))
         if reply.peers and event != "stopped":
             self.torrent.add_peers(reply.peers)
+        await self._announce_other_swarms(url, request, event)
         events.publish(
             ev.TrackerReply(
                 trio.current_time(), url, len(reply.peers), reply.complete, reply.incomplete, reply.interval

@@ -1,0 +1,68 @@
+"""The engine with v2 torrents (BEP 52): merkle-checked pieces, liars banned, hash requests served."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from tests.support.fake_peer import LOCALHOST, make_sample, mock_clock, open_fake_listener, open_fake_peer, seeder
+from tests.test_engine_faults import swarm
+from torrentish import events as ev
+from torrentish.engine.client import open_client
+from torrentish.engine.settings import Settings
+from torrentish.formats import merkle
+from torrentish.formats.metainfo import parse_info
+from torrentish.wire import codec as wire
+from torrentish.wire import messages as msg
+
+
+@pytest.fixture
+def clock():
+    return mock_clock()
+
+
+@pytest.mark.parametrize("version", ["v2", "hybrid"])
+async def test_a_v2_torrent_downloads_between_two_clients(tmp_path, version):
+    sample = make_sample(tmp_path, version=version)
+    assert sample.info.kind == version
+    async with swarm(sample) as s:
+        await s.finish()
+        assert s.log.of(ev.PieceVerified) and not s.log.of(ev.PieceFailed)
+
+
+async def test_corrupt_v2_pieces_fail_the_merkle_check_and_ban_the_sender(tmp_path, clock):
+    sample = make_sample(tmp_path, version="v2")
+    settings = Settings(ban_after_failures=2, reconnect_backoff=(1.0, 5.0))
+    async with open_fake_listener(sample, responder=seeder(sample, corrupt=lambda index: True)) as liar:
+        async with swarm(sample, settings, extra_peers=[(LOCALHOST, liar.port)]) as s:
+            banned = await s.log.wait_for(ev.PeerBanned)
+            assert banned.address == (LOCALHOST, liar.port)
+            assert all((LOCALHOST, liar.port) in f.peers for f in s.log.of(ev.PieceFailed)[:2])
+            await s.finish(timeout=600)  # every piece from the honest seed, each checked
+
+
+async def test_a_v2_torrent_without_piece_layers_is_refused(tmp_path):
+    sample = make_sample(tmp_path, version="v2")
+    bare = parse_info(sample.info.raw)  # as from a magnet link: no piece layers
+    async with open_client(host=LOCALHOST) as client:
+        with pytest.raises(Exception, match="needs its piece layers"):
+            await client.add_torrent(bare, sample.empty_storage())
+
+
+async def test_hash_requests_are_answered_with_proofs_or_rejected(tmp_path):
+    sample = make_sample(tmp_path, version="v2", size=20 * 32768 + 5)  # 21 pieces of 32 KiB
+    [entry] = sample.info.files
+    root, layer = entry.pieces_root, merkle.layer_for_piece_length(sample.info.piece_length)
+    async with open_client(host=LOCALHOST) as seed:
+        await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
+        async with open_fake_peer(seed.port, sample) as peer:
+            await peer.send(msg.HashRequest(root, layer, 8, 8, 10), msg.HashRequest(root, 0, 0, 2, 0),
+                            msg.HashRequest(bytes(32), layer, 0, 2, 0), msg.HashRequest(root, layer, 0, 64, 0))
+            answer = await peer.wait_for(msg.Hashes)
+            rejects = [await peer.wait_for(msg.HashReject, lambda m, n=n: m.index == 0 and m.length == n)
+                       for n in (2, 64)]
+    hashes, uncles = answer.hashes[:8], answer.hashes[8:]
+    assert hashes == tuple(sample.info.piece_layers[root][i * 32 : (i + 1) * 32] for i in range(8, 16))
+    assert len(uncles) == 2  # a 32-wide piece layer: 8 hashes need the uncles at 8 and 16 wide
+    assert merkle.verify_proof(root, list(hashes), layer, 8, uncles)
+    assert len(rejects) == 2
