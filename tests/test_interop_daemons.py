@@ -19,14 +19,17 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.support.matrix import cell
+from tests.support import wait_until
+from tests.support.data import assert_identical, make_payload
+from tests.support.matrix import FLAVOUR_FEATURES, cell
 from tests.support.peer_daemons import DEADLINE, PEER_DAEMONS, PeerDaemon
 from tests.support.trackerless import (LOCALHOST, add_downloader, add_seed, make_info, read_data, write_data,
                                       write_torrent)
+from tests.test_interop import expect_success, torrentish as torrentish_cli, torrentish_get
 from torrentish import events as ev
 from torrentish.engine.client import open_client
 from torrentish.engine.settings import Settings
-from torrentish.formats.metainfo import Info
+from torrentish.formats.metainfo import Info, load_torrent
 from torrentish.services.extensions.metadata_fetch import fetch_metadata
 from torrentish.services.extensions.ut_metadata import UtMetadata
 from torrentish.services.extensions.ut_pex import UtPex
@@ -233,3 +236,46 @@ async def test_pex_from_qbittorrent_lets_a_third_peer_find_the_first(daemon, tmp
                                         extensions=[UtMetadata(), exchange])
         third._nursery.start_soon(exchange.run, third, leech)
         await until(lambda: (LOCALHOST, first.port) in leech.known, "qBittorrent's PEX to name the first peer")
+
+
+# ----------------------------------------------------------------------------- v2 and hybrid (BEP 52)
+# Torrents made by libtorrent, as in tests/test_interop_v2.py; torrentish runs as the CLI there.
+
+def bep52_cells(direction: str, *combinations: tuple[str, str]):
+    params = [pytest.param(name, flavour, id=f"{name}-{flavour}",
+                           marks=[cell(name, FLAVOUR_FEATURES[flavour], direction),
+                                  *([pytest.mark.slow] if name == "transmission" else [])])
+              for name, flavour in combinations]
+    return pytest.mark.parametrize("daemon, flavour", params, indirect=["daemon"])
+
+
+def bep52_torrent(flavour: str, tmp_path: Path):
+    from tests.test_interop_v2 import lt_torrent
+
+    payload = make_payload("multi", tmp_path / "seed")
+    torrent = lt_torrent(payload, tmp_path / "t.torrent", flavour)
+    return payload, torrent, load_torrent(torrent).info
+
+
+@bep52_cells("to", ("qbittorrent", "hybrid"))  # two more cells fail today: see tests/support/matrix.py
+def test_torrentish_seeds_bep52_to(daemon, flavour, tmp_path, logs, port_factory):
+    payload, torrent, info = bep52_torrent(flavour, tmp_path)
+    daemon.add(torrent, tmp_path / "down")
+    argv = ["seed", torrent, "--data", payload.root, "--port", port_factory(),
+            "--peer", f"{LOCALHOST}:{daemon.peer_port}"]  # we dial it
+    with torrentish_cli("torrentish-seed", argv, logs) as seed:
+        def done() -> bool:
+            seed.check_alive()
+            return daemon.progress(info.info_hash) >= 1.0
+        wait_until(done, DEADLINE, f"{daemon.label} to download", daemon.process.report)
+    assert_identical(payload, tmp_path / "down" / payload.name, f"{daemon.label}'s download")
+
+
+@bep52_cells("from", ("qbittorrent", "hybrid"), ("qbittorrent", "v2_only"))
+def test_torrentish_downloads_bep52_from(daemon, flavour, tmp_path, logs, port_factory):
+    payload, torrent, info = bep52_torrent(flavour, tmp_path)
+    daemon.add(torrent, payload.parent)
+    daemon.wait_complete(info.info_hash)  # its check of the data
+    with torrentish_get(torrent, tmp_path / "got", port_factory(), [daemon.peer_port], logs) as get:
+        expect_success(get, DEADLINE)
+    assert_identical(payload, tmp_path / "got" / payload.name, "torrentish's download")

@@ -51,9 +51,11 @@ UNCLAIMED = {
     ("aria2", "v2", "*"): "not supported by the client (aria2 1.36 reads v1 torrents only)",
     ("transmission", "v2", "*"): "not supported by the client (Transmission 3.00 reads v1 torrents only)",
     ("aria2", "hybrid", "*"): "not run yet (aria2 1.36 would use the v1 part)",
-    ("transmission", "hybrid", "*"): "not run yet (Transmission 3.00 would use the v1 part)",
-    ("qbittorrent", "hybrid", "*"): "not run yet",
-    ("qbittorrent", "v2", "*"): "not run yet",
+    ("transmission", "hybrid", "to"): "FAILS: Transmission 3.00 refuses libtorrent's hybrid .torrent "
+                                      "(\"invalid or corrupt torrent file\")",
+    ("transmission", "hybrid", "from"): "not run yet",
+    ("qbittorrent", "v2", "to"): "FAILS: qBittorrent 4.5 (libtorrent 2.0.8) stops after 192 KiB of a v2-only "
+                                 "torrent torrentish seeds",
 }
 
 # Payload kinds of tests.support.data and the cell each one is.

@@ -143,7 +143,10 @@ class QBittorrent(PeerDaemon):
         assert answer.status_code == 200 and answer.text.strip() == "Ok.", answer.text
 
     def progress(self, info_hash):
-        torrents = self.web.get("/torrents/info", params={"hashes": info_hash.hex()}).json()
+        # Its "hash" is libtorrent's best id: the v2 hash truncated, for a hybrid too; match any.
+        wanted = info_hash.hex()
+        torrents = [t for t in self.web.get("/torrents/info").json()
+                    if wanted in (t.get("hash"), t.get("infohash_v1"), (t.get("infohash_v2") or "")[:40])]
         checking = not torrents or torrents[0]["state"].startswith(("checking", "metaDL"))
         return 0.0 if checking else torrents[0]["progress"]
 
