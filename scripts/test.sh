@@ -37,4 +37,6 @@ fi
 .venv/bin/python -m pip install -q -e '.[test]'
 
 # In CI a missing reference tool is a failure, never a skip (tests/conftest.py enforces it).
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# The interop matrix's outcomes go to build/interop-matrix.json (docs/interop.md renders them).
+mkdir -p build
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --matrix-report=build/interop-matrix.json "$@"

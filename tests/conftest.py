@@ -28,6 +28,9 @@ from tests.support.tracker import Tracker
 
 __all__ = ["require_tool"]
 
+# --matrix-report=FILE: the interop matrix cells' outcomes as JSON (docs/interop.md).
+pytest_plugins = ["tests.support.matrix_report"]
+
 # Hypothesis's default 200 ms per example measures the machine, not the code: on a loaded CI
 # machine a slow example is no bug, and a flaky failure hides real ones. Speed is for bench/.
 settings.register_profile("torrentish", deadline=None)

@@ -5,12 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.support import wait_until
 from tests.support.data import PIECE_LENGTH, make_multi_file, make_single_file, make_torrent
 from torrentish import __version__
 from torrentish.cli.errors import handle_errors
@@ -179,6 +179,22 @@ def test_handle_errors_maps_exceptions():
     assert exit_info.value.exit_code == 130
 
 
+def _has_open(pid: int, path) -> bool:
+    """Whether process `pid` has `path` open (Linux /proc)."""
+    fds = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink(f"{fds}/{name}") == str(path):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_ctrl_c_exits_130(tmp_path):
     """A real SIGINT while hashing a large sparse file ends with status 130 and no traceback."""
     big = tmp_path / "big"
@@ -187,7 +203,8 @@ def test_ctrl_c_exits_130(tmp_path):
     command = [sys.executable, "-m", "torrentish", "create", big, "-o", tmp_path / "b.torrent"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.5)
+        # Interrupt it while it hashes (it has the file open), not while Python still starts.
+        wait_until(lambda: child.poll() is not None or _has_open(child.pid, big), 60, "create to open the file")
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=30)
     finally:

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from torrentish import __version__
 from torrentish.cli.errors import handle_errors
 from torrentish.cli.main import app
 from torrentish.errors import StorageError
-from tests.support import NO_HOST_DISCOVERY
+from tests.support import NO_HOST_DISCOVERY, wait_until
 
 OURS = ("create", "info", "verify", "get", "seed", "demo", "config")
 STAMP = re.compile(r"^\d\d:\d\d:\d\d ")
@@ -165,7 +164,10 @@ def test_get_and_seed_piped(tmp_path, port_factory):
              "--peer", f"127.0.0.1:{port}", "--max-down", "512KiB/s"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path),
         )
-        time.sleep(2.5)
+        # Stop it once data has landed (a sparse file gets blocks only as pieces are written).
+        partial = tmp_path / "dl" / "single.bin"
+        wait_until(lambda: slow.poll() is not None or (partial.exists() and partial.stat().st_blocks > 0), 60,
+                   "the slow download to write its first piece")
         out, err = stop(slow)
         assert slow.returncode == 130, err
         assert "stopped single.bin at" in out and "run the same command again to resume" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import trio
+from trio.testing import wait_all_tasks_blocked
 
 from tests.support.fake_peer import (
     LOCALHOST,
@@ -20,6 +21,17 @@ from torrentish.engine.settings import Settings
 
 LOW_ID = b"-TT0000-" + b"\x00" * 12
 HIGH_ID = b"-TT0000-" + b"\xff" * 12
+
+
+async def _first_closed(*peers, timeout: float = 10) -> None:
+    """Return once one of `peers` is closed."""
+    with trio.fail_after(timeout):
+        async with trio.open_nursery() as race:
+            async def closed(peer) -> None:
+                await peer.closed.wait()
+                race.cancel_scope.cancel()
+            for peer in peers:
+                race.start_soon(closed, peer)
 
 
 async def _dial_then_get_dialed(tmp_path, ours: bytes, theirs: bytes):
@@ -42,10 +54,8 @@ async def _dial_then_get_dialed(tmp_path, ours: bytes, theirs: bytes):
                 dialed = await listener.wait_peer()
                 await log.wait_for(ev.PeerConnected)
                 async with open_fake_peer(client.port, sample, peer_id=theirs) as incoming:
-                    with trio.move_on_after(1):
-                        while not (dialed.closed.is_set() or incoming.closed.is_set()):
-                            await trio.sleep(0.01)
-                    await trio.sleep(0.05)
+                    await _first_closed(dialed, incoming)
+                    await wait_all_tasks_blocked()  # the engine has settled what it keeps
                     result = (dialed.closed.is_set(), incoming.closed.is_set(), len(torrent.peers),
                               [p.outgoing for p in torrent.peers.values()])
                     incoming_address = incoming.stream.socket.getsockname()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import trio
+from trio.testing import wait_all_tasks_blocked
 
 from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info
 from torrentish.services.dht.node import DhtNode
@@ -65,7 +66,7 @@ async def test_vanished_nodes_are_dropped_and_replaced():
         vanished = [n for n in nodes[:-1] if n.node_id in before][:4]
         for node in vanished:
             scopes[nodes.index(node)].cancel()
-        await trio.sleep(0.05)
+        await wait_all_tasks_blocked()  # they have closed their sockets
         for _ in range(table.max_failures):  # this many unanswered pings make a contact bad
             await observer.maintain()
         after = {c.node_id for c in table.contacts()}

@@ -9,6 +9,7 @@ import socket
 
 import pytest
 import trio
+from trio.testing import wait_all_tasks_blocked
 
 from tests.support.trackerless import LOCALHOST, local_config, local_dht, make_info
 from torrentish.formats import bencoding
@@ -126,7 +127,7 @@ async def test_replies_to_unverified_sources_are_never_much_larger_than_the_requ
         verify = krpc.decode_message(await raw.receive())
         assert isinstance(verify, krpc.Ping)
         await raw.send(krpc.encode_message(krpc.Response(tid=verify.tid, node_id=TEST_ID)), target.port)
-        await trio.sleep(0.1)
+        await wait_all_tasks_blocked()  # the node has read our answer
         _, data, reply = await raw.ask(query, target.port)
         assert len(data) > 3 * len(raw_query) and len(data) <= target.config.max_reply
         assert len(reply.values) > len(krpc.decode_message(first).values)
@@ -219,7 +220,7 @@ async def test_peers_swap_dht_ports_and_their_nodes_meet():
         async with open_client(host=LOCALHOST) as a, open_client(host=LOCALHOST) as b:
             seed = await a.add_torrent(info, MemoryStorage.filled(info.geometry(), data), upload_only=True)
             a._nursery.start_soon(DhtService(node_a), a, seed)
-            await trio.sleep(0.05)  # the service is running before anyone connects
+            await wait_all_tasks_blocked()  # the service is running before anyone connects
             leech = await b.add_torrent(info, MemoryStorage(info.geometry()), peers=[(LOCALHOST, a.port)])
             b._nursery.start_soon(DhtService(node_b), b, leech)
             with trio.fail_after(10):

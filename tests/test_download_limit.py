@@ -5,24 +5,26 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tests.support.fake_peer import LOCALHOST, MiB, make_sample, mock_clock
+from tests.support.fake_peer import MiB, make_sample
+from tests.support.sim_peers import empty_storage, seed_storage, sim_lab, virtual_clock
 from torrentish.engine.client import open_client
 from torrentish.engine.settings import Settings
 
 
 @pytest.fixture
 def clock():
-    return mock_clock()
+    """Virtual time on the simulated network: the clock moves only when every byte has moved."""
+    return virtual_clock()
 
 
 async def test_a_download_limit_is_kept_in_small_steps(tmp_path, clock):
     sample = make_sample(tmp_path, size=8 * MiB)
     rate = 1 * MiB
-    async with open_client(host=LOCALHOST, settings=Settings(max_download_rate=rate)) as client:
-        torrent = await client.add_torrent(sample.info, sample.empty_storage())
-        async with open_client(host=LOCALHOST) as seed:
-            await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True,
-                                   peers=[(LOCALHOST, client.port)])
+    async with sim_lab() as lab, lab.client("10.0.0.1", settings=Settings(max_download_rate=rate)) as client:
+        torrent = await client.add_torrent(sample.info, empty_storage(sample))
+        async with lab.client("10.0.0.2") as seed:
+            await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True,
+                                   peers=[("10.0.0.1", client.port)])
             samples = []
             while trio.current_time() < 4 and not torrent.completed.is_set():
                 samples.append((trio.current_time(), torrent.downloaded))
@@ -42,7 +44,7 @@ async def test_a_download_limit_is_kept_in_small_steps(tmp_path, clock):
 
 async def test_limits_can_be_changed_while_running(tmp_path):
     sample = make_sample(tmp_path, size=1 * MiB)
-    async with open_client(host=LOCALHOST) as client:
+    async with open_client(host="127.0.0.1") as client:
         torrent = await client.add_torrent(sample.info, sample.empty_storage())
         assert torrent.read_size(1 << 20) == 1 << 20  # unlimited: whole reads
         torrent.set_rate_limits(down=2 * MiB)

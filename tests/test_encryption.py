@@ -16,12 +16,12 @@ from tests.support.fake_peer import (
     WAIT,
     EventLog,
     make_sample,
-    mock_clock,
     open_fake_listener,
     open_fake_peer,
     seeder,
     storage_bytes,
 )
+from tests.support.sim_peers import seed_storage, sim_lab, virtual_clock
 from tests.support.trackerless import add_seed, make_info
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -39,8 +39,9 @@ def sample(tmp_path):
 
 
 @pytest.fixture
-def clock():
-    return mock_clock()
+def virtual():
+    """Virtual time on the simulated network (tests/support/sim_peers.py)."""
+    return virtual_clock()
 
 
 def policy(name: str) -> Settings:
@@ -200,9 +201,10 @@ async def _open_with(name: str) -> None:
 
 # ------------------------------------------------------------------------------ hostile peers
 
-async def _raw_mse_peer(port: int, private_key: int = 7 << 150):
-    """Dial, send our MSE key and read the client's: (stream, S)."""
-    stream = await trio.open_tcp_stream(LOCALHOST, port)
+async def _raw_mse_peer(port: int, private_key: int = 7 << 150, dial=partial(trio.open_tcp_stream, LOCALHOST)):
+    """Dial (127.0.0.1, or with `dial` another network), send our MSE key and read the
+    client's: (stream, S)."""
+    stream = await dial(port)
     await stream.send_all(forge.public_key(private_key))
     received = b""
     while len(received) < mse.KEY_SIZE:
@@ -212,7 +214,7 @@ async def _raw_mse_peer(port: int, private_key: int = 7 << 150):
     return stream, forge.shared_secret(private_key, received[: mse.KEY_SIZE])
 
 
-async def _closed_by_client(stream: trio.SocketStream, timeout: float = WAIT) -> None:
+async def _closed_by_client(stream: trio.abc.Stream, timeout: float = WAIT) -> None:
     """Read until the client hangs up (fail if it does not within `timeout`)."""
     with trio.fail_after(timeout):
         try:
@@ -244,13 +246,14 @@ async def test_hostile_mse_input_closes_the_connection(sample, hostile):
         assert client.connection_count() == 0
 
 
-async def test_a_peer_silent_after_its_key_is_dropped_at_the_handshake_timeout(sample, clock):
-    async with open_client(host=LOCALHOST, settings=Settings(handshake_timeout=5.0)) as client:
-        await client.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
-        stream, _ = await _raw_mse_peer(client.port)
+async def test_a_peer_silent_after_its_key_is_dropped_at_the_handshake_timeout(sample, virtual):
+    async with sim_lab() as lab, lab.client("10.0.0.1", settings=Settings(handshake_timeout=5.0)) as client:
+        await client.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
+        silent = lab.network.add_node("10.9.0.1")
         start = trio.current_time()
+        stream, _ = await _raw_mse_peer(client.port, dial=partial(silent.connect, "10.0.0.1"))
         await _closed_by_client(stream, timeout=60)
-        assert trio.current_time() - start >= 5.0
+        assert 5.0 <= trio.current_time() - start < 5.1  # counted from the connection, in virtual time
 
 
 # ---------------------------------------------------------------------------- the stream itself

@@ -4,8 +4,7 @@ Swarms of torrentish clients (and FakePeers where a test must see the exact mess
 torrents held in MemoryStorage. Tests about timing (retries) run on trio's MockClock with
 autojump; the choking rounds run on the simulated network in virtual time
 (tests/support/sim_peers.py), where nothing happens outside trio and the clock cannot outrun the
-bytes; the rate-limit tests use the real clock, for a few seconds, because what they measure is
-throughput.
+bytes; so do the rate-limit tests, whose seconds of transfer take no time there.
 """
 
 from __future__ import annotations
@@ -25,13 +24,12 @@ from tests.support.fake_peer import (
     MiB,
     SampleTorrent,
     make_sample,
-    mock_clock,
     open_fake_listener,
     open_fake_peer,
     seeder,
     storage_bytes,
 )
-from tests.support.sim_peers import seed_storage, sim_lab, virtual_clock
+from tests.support.sim_peers import empty_storage, seed_storage, sim_lab, virtual_clock
 from torrentish.core.bitfield import Bitfield
 from torrentish import events as ev
 from torrentish.engine.client import Client, open_client
@@ -45,11 +43,6 @@ from torrentish.wire import messages as msg
 @pytest.fixture
 def sample(tmp_path) -> SampleTorrent:
     return make_sample(tmp_path)
-
-
-@pytest.fixture
-def clock() -> MockClock:
-    return mock_clock()
 
 
 @pytest.fixture
@@ -94,16 +87,18 @@ def announcing(sample: SampleTorrent, pieces) -> Callable[[FakePeer], Awaitable[
 # ----------------------------------------------------------------------------------- swarms
 
 
-async def test_leechers_trade_among_themselves(tmp_path, clock):
+async def test_leechers_trade_among_themselves(tmp_path, virtual):
     """A slow seed and three leechers that know each other: most bytes come from the leechers."""
     sample = make_sample(tmp_path, size=2 * MiB + 999)
-    async with open_client(host=LOCALHOST, settings=Settings(max_upload_rate=256 * 1024)) as seed:
-        await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
-        async with clients(3) as leechers:
+    hosts = ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
+    async with sim_lab() as lab, lab.client("10.0.0.1", settings=Settings(max_upload_rate=256 * 1024)) as seed:
+        await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
+        async with AsyncExitStack() as stack:
+            leechers = [await stack.enter_async_context(lab.client(host)) for host in hosts]
             torrents, storages = [], []
             for n, client in enumerate(leechers):
-                storage = sample.empty_storage()
-                peers = [(LOCALHOST, seed.port)] + [(LOCALHOST, c.port) for c in leechers[:n]]
+                storage = empty_storage(sample)
+                peers = [("10.0.0.1", seed.port)] + [(host, c.port) for host, c in zip(hosts, leechers[:n])]
                 torrents.append(await client.add_torrent(sample.info, storage, peers=peers))
                 storages.append(storage)
             for torrent, storage in zip(torrents, storages):
@@ -202,31 +197,32 @@ async def download_slope(torrents: list[Torrent], start: float, end: float) -> l
     return slopes
 
 
-async def test_global_and_per_torrent_download_limits(tmp_path):
+async def test_global_and_per_torrent_download_limits(tmp_path, virtual):
     """A client capped at 6 MiB/s downloads two torrents, one of them capped at 2 MiB/s."""
     a = make_sample(tmp_path / "a", size=12 * MiB, seed=1)
     b = make_sample(tmp_path / "b", size=16 * MiB, seed=2)
     limit, per_torrent = 6 * MiB, 2 * MiB
-    async with open_client(host=LOCALHOST, settings=Settings(max_download_rate=limit)) as client:
-        capped = await client.add_torrent(a.info, a.empty_storage())
+    async with sim_lab() as lab, lab.client("10.0.0.1", settings=Settings(max_download_rate=limit)) as client:
+        capped = await client.add_torrent(a.info, empty_storage(a))
         capped.set_rate_limits(down=per_torrent)
-        free = await client.add_torrent(b.info, b.empty_storage())
-        async with open_client(host=LOCALHOST) as seed:  # it dials the client
-            await seed.add_torrent(a.info, a.seed_storage(), upload_only=True, peers=[(LOCALHOST, client.port)])
-            await seed.add_torrent(b.info, b.seed_storage(), upload_only=True, peers=[(LOCALHOST, client.port)])
+        free = await client.add_torrent(b.info, empty_storage(b))
+        async with lab.client("10.0.0.2") as seed:  # it dials the client
+            for sample in (a, b):
+                await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True,
+                                       peers=[("10.0.0.1", client.port)])
             rate_a, rate_b = await download_slope([capped, free], 0.8, 2.8)
             assert not free.completed.is_set()
     assert 0.85 * per_torrent <= rate_a <= 1.15 * per_torrent, rate_a / MiB
     assert 0.85 * limit <= rate_a + rate_b <= 1.15 * limit, (rate_a + rate_b) / MiB
 
 
-async def test_upload_limit(tmp_path):
+async def test_upload_limit(tmp_path, virtual):
     sample = make_sample(tmp_path, size=8 * MiB)
     limit = 3 * MiB
-    async with clients(2) as (seed, leecher):
-        await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
+    async with sim_lab() as lab, lab.client("10.0.0.1") as seed, lab.client("10.0.0.2") as leecher:
+        await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
         seed.torrents[sample.info_hash].set_rate_limits(up=limit)
-        torrent = await leecher.add_torrent(sample.info, sample.empty_storage(), peers=[(LOCALHOST, seed.port)])
+        torrent = await leecher.add_torrent(sample.info, empty_storage(sample), peers=[("10.0.0.1", seed.port)])
         (rate,) = await download_slope([torrent], 0.6, 2.0)
         assert not torrent.completed.is_set()
     assert 0.85 * limit <= rate <= 1.15 * limit, rate / MiB
@@ -235,15 +231,16 @@ async def test_upload_limit(tmp_path):
 # ------------------------------------------------------------------------------ connections
 
 
-async def test_connecting_to_itself_is_detected_and_not_retried(sample, clock):
-    async with clients(1, settings=Settings(reconnect_backoff=(1.0, 5.0))) as (client,):
+async def test_connecting_to_itself_is_detected_and_not_retried(sample, virtual):
+    settings = Settings(reconnect_backoff=(1.0, 5.0))
+    async with sim_lab() as lab, lab.client("10.0.0.1", settings=settings) as client:
         log = EventLog(client)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(log.collect)
-            torrent = await client.add_torrent(sample.info, sample.empty_storage(),
-                                               peers=[(LOCALHOST, client.port)])
+            torrent = await client.add_torrent(sample.info, empty_storage(sample),
+                                               peers=[("10.0.0.1", client.port)])
             await trio.sleep(30)
-            known = torrent.known[(LOCALHOST, client.port)]
+            known = torrent.known[("10.0.0.1", client.port)]
             assert known.retired
             assert known.failures == 1
             assert not log.of(ev.PeerConnected)
@@ -263,20 +260,20 @@ async def test_second_connection_with_the_same_peer_id_is_closed(sample):
             assert len(client.torrents[sample.info_hash].peers) == 1
 
 
-async def test_two_clients_dialing_each_other_settle_on_one_connection(sample, clock):
+async def test_two_clients_dialing_each_other_settle_on_one_connection(sample, virtual):
     """Both dial at once. Both sides keep the connection dialed by the lower peer id
     (tests/test_connections.py); should the dials still collide, retries must not forever."""
-    async with clients(2) as (one, two):
+    async with sim_lab() as lab, lab.client("10.0.0.1") as one, lab.client("10.0.0.2") as two:
         log_one, log_two = EventLog(one), EventLog(two)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(log_one.collect)
             nursery.start_soon(log_two.collect)
-            storage = sample.empty_storage()
-            seeding = await one.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
+            storage = empty_storage(sample)
+            seeding = await one.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
             leeching = await two.add_torrent(sample.info, storage)
-            # Both learn of the other at the same instant of (mock) time and dial at once.
-            seeding.add_peers([(LOCALHOST, two.port)])
-            leeching.add_peers([(LOCALHOST, one.port)])
+            # Both learn of the other at the same instant of (virtual) time and dial at once.
+            seeding.add_peers([("10.0.0.2", two.port)])
+            leeching.add_peers([("10.0.0.1", one.port)])
             await completes(leeching, storage, sample, timeout=30)
             # A few collisions may happen before the jittered retries part; not one per second.
             assert len(log_two.of(ev.PeerConnected)) <= 6, log_two.events
@@ -364,29 +361,31 @@ async def test_have_is_sent_for_each_verified_piece_the_peer_lacks(sample):
             assert not {0, 1} & set(haves)
 
 
-async def test_the_peer_that_sent_a_piece_hears_have_for_it(sample, clock):
+async def test_the_peer_that_sent_a_piece_hears_have_for_it(sample, virtual):
     """A peer that gave us a piece it announced still gets our HAVE for it: a BEP 16 super-seed
     learns from it that the piece it revealed arrived (and reveals the next)."""
-    async with open_fake_listener(sample, announcing(sample, (0, 1)), responder=seeder(sample)) as listener:
-        async with clients(1) as (leecher,):
-            await leecher.add_torrent(sample.info, sample.empty_storage(),
-                                      peers=[(LOCALHOST, listener.port)])
+    async with sim_lab() as lab, \
+            lab.fake_listener(sample, announcing(sample, (0, 1)), responder=seeder(sample)) as listener:
+        async with lab.client("10.0.0.1") as leecher:
+            await leecher.add_torrent(sample.info, empty_storage(sample),
+                                      peers=[(listener.host, listener.port)])
             giver = await listener.wait_peer()
             await giver.wait_until(lambda: {h.index for h in giver.of(msg.Have)} >= {0, 1},
                                    "HAVE for the pieces it sent")
             assert sorted(h.index for h in giver.of(msg.Have)) == [0, 1]
 
 
-async def test_not_interested_once_a_peer_has_nothing_more_for_us(sample, clock):
+async def test_not_interested_once_a_peer_has_nothing_more_for_us(sample, virtual):
     """A partial peer with pieces 0..3 is interesting until we hold those pieces, long before
     the (slow) seed has given us the rest."""
-    async with open_fake_listener(sample, announcing(sample, range(4)), responder=seeder(sample)) as listener:
+    async with sim_lab() as lab, \
+            lab.fake_listener(sample, announcing(sample, range(4)), responder=seeder(sample)) as listener:
         slow = Settings(max_upload_rate=64 * 1024)
-        async with open_client(host=LOCALHOST, settings=slow) as seed, open_client(host=LOCALHOST) as leecher:
-            await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
-            storage = sample.empty_storage()
+        async with lab.client("10.0.0.1", settings=slow) as seed, lab.client("10.0.0.2") as leecher:
+            await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
+            storage = empty_storage(sample)
             torrent = await leecher.add_torrent(
-                sample.info, storage, peers=[(LOCALHOST, listener.port), (LOCALHOST, seed.port)]
+                sample.info, storage, peers=[(listener.host, listener.port), ("10.0.0.1", seed.port)]
             )
             peer = await listener.wait_peer()
             await peer.wait_for(msg.NotInterested, timeout=60)
@@ -419,8 +418,12 @@ async def test_a_leecher_that_arrives_while_the_seed_is_checking_still_completes
         nursery.start_soon(lambda: seed.add_torrent(sample.info, storage, upload_only=True))
         await checking.wait()
         target = sample.empty_storage()
+        events = leecher.events.subscribe()
         torrent = await leecher.add_torrent(sample.info, target, peers=[(LOCALHOST, seed.port)])
-        await trio.sleep(0.3)  # it dials while the seed is checking, and is turned away
+        with trio.fail_after(10):  # it dials while the seed is checking, and is turned away
+            while not isinstance(event := await events.receive(), (ev.ConnectFailed, ev.PeerConnected)):
+                pass
+        assert isinstance(event, ev.ConnectFailed), event
         assert not seed.torrents[sample.info_hash].peers
         release.set()
         await completes(torrent, target, sample)

@@ -6,8 +6,8 @@ peer is dropped with a reason (PeerDisconnected; PeerBanned for bad data), the e
 stay within their limits, and no other connection is disturbed.
 
 The honest seed is upload-limited so that the transfer lasts long enough (a few tenths of a
-second) for the bad peer to take part. Tests that need timeouts run on trio's MockClock; the
-snubbing test runs on the simulated network in virtual time (tests/support/sim_peers.py).
+second) for the bad peer to take part. Tests that need timeouts (bans and retries, handshake
+timeouts, snubbing) run on the simulated network in virtual time (tests/support/sim_peers.py).
 """
 
 from __future__ import annotations
@@ -30,13 +30,12 @@ from tests.support.fake_peer import (
     SampleTorrent,
     disconnect_reason,
     make_sample,
-    mock_clock,
     open_fake_listener,
     open_fake_peer,
     seeder,
     storage_bytes,
 )
-from tests.support.sim_peers import empty_storage, seed_storage, sim_lab, virtual_clock
+from tests.support.sim_peers import SimLab, empty_storage, seed_storage, sim_lab, virtual_clock
 from torrentish import events as ev
 from torrentish.engine.client import Client, open_client
 from torrentish.engine.settings import Settings
@@ -46,16 +45,12 @@ from torrentish.wire import codec as wire
 from torrentish.wire import messages as msg
 
 SEED_RATE = 2 * MiB  # the honest seed's upload limit: a 1 MiB download takes ~0.4 s
+SEED_HOST = "10.0.0.1"  # the seed's address on the simulated network
 
 
 @pytest.fixture
 def sample(tmp_path) -> SampleTorrent:
     return make_sample(tmp_path)
-
-
-@pytest.fixture
-def clock() -> MockClock:
-    return mock_clock()
 
 
 @pytest.fixture
@@ -74,6 +69,7 @@ class Swarm:
     storage: MemoryStorage
     log: EventLog
     sample: SampleTorrent
+    seed_host: str  # its address as the client sees it, with seed.port
 
     async def finish(self, timeout: float = 20) -> None:
         """The download completes and is byte-identical; the engine stayed within its bounds."""
@@ -84,12 +80,12 @@ class Swarm:
 
     def seed_undisturbed(self) -> None:
         """The honest seed was connected once and never dropped."""
-        port = self.seed.port
-        assert [e for e in self.log.of(ev.PeerConnected) if e.address[1] == port], "seed never connected"
-        assert len([e for e in self.log.of(ev.PeerConnected) if e.address[1] == port]) == 1
+        address = (self.seed_host, self.seed.port)
+        assert [e for e in self.log.of(ev.PeerConnected) if e.address == address], "seed never connected"
+        assert len([e for e in self.log.of(ev.PeerConnected) if e.address == address]) == 1
         # Once we are a seed too, the engine hangs up on it: that is the only reason allowed.
-        assert disconnect_reason(self.log, port) in (None, "both are seeds")
-        assert all(b.address[1] != port for b in self.log.of(ev.PeerBanned))
+        assert disconnect_reason(self.log, address) in (None, "both are seeds")
+        assert all(b.address != address for b in self.log.of(ev.PeerBanned))
 
 
 def assert_bounded(torrent: Torrent) -> None:
@@ -105,28 +101,34 @@ def assert_bounded(torrent: Torrent) -> None:
 
 @asynccontextmanager
 async def swarm(sample: SampleTorrent, settings: Settings | None = None, extra_peers=(),
-                seed_rate: int = SEED_RATE, dial_seed: bool = True) -> AsyncIterator[Swarm]:
+                seed_rate: int = SEED_RATE, dial_seed: bool = True, lab: SimLab | None = None) -> AsyncIterator[Swarm]:
+    """Over real sockets on 127.0.0.1, or with `lab` on the simulated network (seed 10.0.0.1,
+    client 10.0.0.2), where time is virtual."""
+    seed_settings, settings = Settings(max_upload_rate=seed_rate), settings or Settings()
     async with (
-        open_client(host=LOCALHOST, settings=Settings(max_upload_rate=seed_rate)) as seed,
-        open_client(host=LOCALHOST, settings=settings or Settings()) as client,
+        lab.client(SEED_HOST, settings=seed_settings) if lab else open_client(host=LOCALHOST, settings=seed_settings)
+        as seed,
+        lab.client("10.0.0.2", settings=settings) if lab else open_client(host=LOCALHOST, settings=settings)
+        as client,
     ):
-        await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
+        await seed.add_torrent(sample.info, await seed_storage(sample) if lab else sample.seed_storage(),
+                               upload_only=True)
         log = EventLog(client)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(log.collect)
-            storage = sample.empty_storage()
-            peers = [(LOCALHOST, seed.port)] if dial_seed else []
+            storage = empty_storage(sample) if lab else sample.empty_storage()
+            peers = [(SEED_HOST if lab else LOCALHOST, seed.port)] if dial_seed else []
             peers += extra_peers
             torrent = await client.add_torrent(sample.info, storage, peers=peers)
-            yield Swarm(seed, client, torrent, storage, log, sample)
+            yield Swarm(seed, client, torrent, storage, log, sample, SEED_HOST if lab else LOCALHOST)
             nursery.cancel_scope.cancel()
 
 
-async def dropped(s: Swarm, peer: FakePeer, port: int | None = None) -> str:
-    """The engine hangs up on `peer` and says why."""
+async def dropped(s: Swarm, peer: FakePeer, address: tuple[str, int] | None = None) -> str:
+    """The engine hangs up on `peer` (a peer that dialed it, or one at `address`) and says why."""
     await peer.wait_closed()
-    port = port or peer.local_port
-    event = await s.log.wait_for(ev.PeerDisconnected, lambda e: e.address[1] == port)
+    address = address or (LOCALHOST, peer.local_port)
+    event = await s.log.wait_for(ev.PeerDisconnected, lambda e: e.address == address)
     assert event.reason
     return event.reason
 
@@ -134,18 +136,18 @@ async def dropped(s: Swarm, peer: FakePeer, port: int | None = None) -> str:
 # ------------------------------------------------------------------------------- bad data
 
 
-async def test_corrupt_pieces_get_the_peer_banned_and_refetched_from_the_seed(sample, clock):
+async def test_corrupt_pieces_get_the_peer_banned_and_refetched_from_the_seed(sample, virtual):
     settings = Settings(ban_after_failures=2, reconnect_backoff=(1.0, 5.0))
     corrupt = seeder(sample, corrupt=lambda index: True)
-    async with open_fake_listener(sample, responder=corrupt) as liar:
-        async with swarm(sample, settings, extra_peers=[(LOCALHOST, liar.port)]) as s:
+    async with sim_lab() as lab, lab.fake_listener(sample, responder=corrupt) as liar:
+        async with swarm(sample, settings, extra_peers=[(liar.host, liar.port)], lab=lab) as s:
             bad = await liar.wait_peer()
             banned = await s.log.wait_for(ev.PeerBanned)
-            assert banned.address == (LOCALHOST, liar.port)
-            assert "banned" in await dropped(s, bad, liar.port)
+            assert banned.address == (liar.host, liar.port)
+            assert "banned" in await dropped(s, bad, (liar.host, liar.port))
             failed = s.log.of(ev.PieceFailed)
             assert len(failed) >= settings.ban_after_failures
-            assert all((LOCALHOST, liar.port) in f.peers for f in failed[: settings.ban_after_failures])
+            assert all((liar.host, liar.port) in f.peers for f in failed[: settings.ban_after_failures])
             await s.finish(timeout=600)
             s.seed_undisturbed()
             assert s.torrent.wasted >= settings.ban_after_failures * sample.info.piece_length // 2
@@ -154,7 +156,7 @@ async def test_corrupt_pieces_get_the_peer_banned_and_refetched_from_the_seed(sa
             assert len(liar.peers) == 1
 
             # Coming back on its own (same peer id) it is refused after the handshake.
-            async with open_fake_peer(s.client.port, sample, peer_id=bad.peer_id) as again:
+            async with lab.fake_peer(s.client, sample, host=liar.host, peer_id=bad.peer_id) as again:
                 await again.wait_closed()
             assert len(s.log.of(ev.PeerConnected)) == 2  # the seed and the liar, once each
 
@@ -373,10 +375,10 @@ async def test_wrong_info_hash_outgoing(sample):
             assert all(e.address[1] != stranger.port for e in s.log.of(ev.PeerConnected))
 
 
-async def test_handshake_timeout_incoming(sample, clock):
+async def test_handshake_timeout_incoming(sample, virtual):
     settings = Settings(handshake_timeout=5.0)
-    async with swarm(sample, settings) as s:
-        async with open_fake_peer(s.client.port, sample, handshake=False) as mute:
+    async with sim_lab() as lab, swarm(sample, settings, lab=lab) as s:
+        async with lab.fake_peer(s.client, sample, handshake=False) as mute:
             start = trio.current_time()
             await mute.wait_closed(timeout=60)
             assert 4.9 <= trio.current_time() - start < 10
@@ -384,14 +386,14 @@ async def test_handshake_timeout_incoming(sample, clock):
         s.seed_undisturbed()
 
 
-async def test_handshake_timeout_outgoing(sample, clock):
+async def test_handshake_timeout_outgoing(sample, virtual):
     settings = Settings(handshake_timeout=5.0)
 
     async def say_nothing(peer: FakePeer) -> None:
         await trio.sleep_forever()
 
-    async with open_fake_listener(sample, say_nothing) as mute:
-        async with swarm(sample, settings, extra_peers=[(LOCALHOST, mute.port)]) as s:
+    async with sim_lab() as lab, lab.fake_listener(sample, say_nothing) as mute:
+        async with swarm(sample, settings, extra_peers=[(mute.host, mute.port)], lab=lab) as s:
             peer = await mute.wait_peer()
             start = trio.current_time()
             await peer.wait_closed(timeout=60)
@@ -469,5 +471,5 @@ async def test_snubbing_peer_loses_its_requests_to_the_seed(sample, virtual):
             with trio.fail_after(600):
                 await torrent.completed.wait()
             assert await storage_bytes(storage, sample.info) == sample.data
-            assert disconnect_reason(log, staller.port) is None  # snubbed, not dropped
+            assert disconnect_reason(log, (staller.host, staller.port)) is None  # snubbed, not dropped
         nursery.cancel_scope.cancel()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tests.support.fake_peer import LOCALHOST, make_sample, mock_clock, open_fake_listener, open_fake_peer, seeder
+from tests.support.fake_peer import LOCALHOST, make_sample, open_fake_peer, seeder
+from tests.support.sim_peers import sim_lab, virtual_clock
 from tests.test_engine_faults import swarm
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -17,8 +18,9 @@ from torrentish.wire import messages as msg
 
 
 @pytest.fixture
-def clock():
-    return mock_clock()
+def virtual():
+    """Virtual time on the simulated network (tests/support/sim_peers.py)."""
+    return virtual_clock()
 
 
 @pytest.mark.parametrize("version", ["v2", "hybrid"])
@@ -30,14 +32,15 @@ async def test_a_v2_torrent_downloads_between_two_clients(tmp_path, version):
         assert s.log.of(ev.PieceVerified) and not s.log.of(ev.PieceFailed)
 
 
-async def test_corrupt_v2_pieces_fail_the_merkle_check_and_ban_the_sender(tmp_path, clock):
+async def test_corrupt_v2_pieces_fail_the_merkle_check_and_ban_the_sender(tmp_path, virtual):
     sample = make_sample(tmp_path, version="v2")
     settings = Settings(ban_after_failures=2, reconnect_backoff=(1.0, 5.0))
-    async with open_fake_listener(sample, responder=seeder(sample, corrupt=lambda index: True)) as liar:
-        async with swarm(sample, settings, extra_peers=[(LOCALHOST, liar.port)]) as s:
+    corrupt = seeder(sample, corrupt=lambda index: True)
+    async with sim_lab() as lab, lab.fake_listener(sample, responder=corrupt) as liar:
+        async with swarm(sample, settings, extra_peers=[(liar.host, liar.port)], lab=lab) as s:
             banned = await s.log.wait_for(ev.PeerBanned)
-            assert banned.address == (LOCALHOST, liar.port)
-            assert all((LOCALHOST, liar.port) in f.peers for f in s.log.of(ev.PieceFailed)[:2])
+            assert banned.address == (liar.host, liar.port)
+            assert all((liar.host, liar.port) in f.peers for f in s.log.of(ev.PieceFailed)[:2])
             await s.finish(timeout=600)  # every piece from the honest seed, each checked
 
 

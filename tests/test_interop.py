@@ -27,6 +27,7 @@ import pytest
 
 from tests.support import ManagedProcess, require_tool, wait_until
 from tests.support.data import PAYLOAD_KINDS, Payload, assert_identical, make_payload, make_torrent
+from tests.support.matrix import payload_cells
 
 DEADLINE = 60  # seconds for one test's transfers (a few MiB; reference clients need 1-3 s)
 LOCALHOST = "127.0.0.1"
@@ -108,7 +109,7 @@ def test_torrentish_to_torrentish(payload, tmp_path, logs, tracker, port_factory
 
 # ----- torrentish and aria2 ---------------------------------------------------------------------------
 
-@parametrize_payload
+@payload_cells("aria2", "to")
 def test_torrentish_seed_to_aria2(payload, torrent, tmp_path, logs, tracker, port_factory) -> None:
     require_tool("aria2c")
     from tests.support.aria2 import aria2_leech
@@ -123,7 +124,7 @@ def test_torrentish_seed_to_aria2(payload, torrent, tmp_path, logs, tracker, por
     assert_identical(payload, tmp_path / "aria2" / payload.name, "aria2's download")
 
 
-@parametrize_payload
+@payload_cells("aria2", "from")
 def test_aria2_seed_to_torrentish(payload, torrent, tmp_path, logs, tracker, port_factory) -> None:
     require_tool("aria2c")
     from tests.support.aria2 import aria2_seed
@@ -142,7 +143,7 @@ def test_aria2_seed_to_torrentish(payload, torrent, tmp_path, logs, tracker, por
 
 # ----- torrentish and libtorrent ------------------------------------------------------------------------
 
-@parametrize_payload
+@payload_cells("libtorrent", "to")
 def test_torrentish_seed_to_libtorrent(payload, torrent, tmp_path, logs, port_factory) -> None:
     require_tool("libtorrent")
     from tests.support.lt import LtSession
@@ -158,7 +159,7 @@ def test_torrentish_seed_to_libtorrent(payload, torrent, tmp_path, logs, port_fa
     assert_identical(payload, tmp_path / "lt" / payload.name, "libtorrent's download")
 
 
-@parametrize_payload
+@payload_cells("libtorrent", "from")
 def test_libtorrent_seed_to_torrentish(payload, torrent, tmp_path, logs, port_factory) -> None:
     require_tool("libtorrent")
     from tests.support.lt import LtSession

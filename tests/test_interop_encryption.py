@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from tests.support import require_tool
+from tests.support.matrix import cell
 from tests.support.trackerless import LOCALHOST, add_seed, make_info, write_torrent
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -75,6 +76,7 @@ async def upload_to(session, tmp_path: Path, info, data: bytes, settings: Settin
     return event
 
 
+@cell("libtorrent", "encryption", "from")
 async def test_torrentish_downloads_from_libtorrent_forcing_rc4(tmp_path, logs):
     info, data = make_info(3 * 1024 * 1024 + 123, seed=61, name="rc4-from-libtorrent.bin")
     session = await lt_session(logs, "libtorrent", LT_FORCED_RC4)
@@ -85,6 +87,7 @@ async def test_torrentish_downloads_from_libtorrent_forcing_rc4(tmp_path, logs):
     assert [(e.outgoing, e.encryption) for e in connected] == [(True, "rc4")]
 
 
+@cell("libtorrent", "encryption", "to")
 async def test_libtorrent_downloads_from_torrentish_forcing_rc4(tmp_path, logs):
     info, data = make_info(3 * 1024 * 1024 + 77, seed=62, name="rc4-to-libtorrent.bin")
     session = await lt_session(logs, "libtorrent", LT_FORCED_RC4)

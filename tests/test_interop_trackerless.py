@@ -17,7 +17,9 @@ import pytest
 import trio
 
 from tests.support import require_tool
-from tests.support.trackerless import LOCALHOST, add_seed, local_config, local_dht, make_info, write_torrent
+from tests.support.matrix import cell
+from tests.support.trackerless import (LOCALHOST, add_downloader, add_seed, local_config, local_dht, make_info,
+                                      read_data, write_torrent)
 from torrentish.services.dht.service import DhtService
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -81,6 +83,7 @@ def received(channel) -> list:
 # -- the DHT and ut_metadata ----------------------------------------------------------------------------
 
 
+@cell("libtorrent", "dht", "to")
 async def test_libtorrent_finds_a_torrentish_seed_through_our_dht_and_fetches_the_metadata(tmp_path, logs):
     lt = require_tool("libtorrent")
     info, data = make_info(300 * KiB, seed=41, name="seeded-by-torrentish.bin")
@@ -103,6 +106,7 @@ async def test_libtorrent_finds_a_torrentish_seed_through_our_dht_and_fetches_th
     assert (tmp_path / "lt" / info.name).read_bytes() == data
 
 
+@cell("libtorrent", "dht", "from")
 async def test_torrentish_finds_a_libtorrent_seed_through_its_dht(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(300 * KiB, seed=42, name="seeded-by-libtorrent.bin")
@@ -123,6 +127,7 @@ async def test_torrentish_finds_a_libtorrent_seed_through_its_dht(tmp_path, logs
     assert result.complete and (tmp_path / "out" / info.name).read_bytes() == data
 
 
+@cell("libtorrent", "magnet", "from")
 async def test_torrentish_fetches_the_metadata_from_a_libtorrent_seed(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(2000 * KiB, piece_length=KiB, seed=43, name="many-pieces.bin")  # 3 metadata pieces
@@ -138,9 +143,31 @@ async def test_torrentish_fetches_the_metadata_from_a_libtorrent_seed(tmp_path, 
     assert fetched.info == info
 
 
+@cell("libtorrent", "magnet", "to")
+async def test_libtorrent_gets_a_magnet_link_from_a_torrentish_seed(tmp_path, logs):
+    lt = require_tool("libtorrent")
+    info, data = make_info(seed=46, piece_length=KiB, name="magnet-to-libtorrent",  # 2 metadata pieces
+                           files=((("a.bin",), 600 * KiB + 3), (("empty",), 0), (("sub", "b.bin"), 700 * KiB)))
+    async with open_client(host=LOCALHOST) as seeder:
+        await add_seed(seeder, info, data)
+        session = await lt_session(logs, "libtorrent")
+        try:
+            params = lt.parse_magnet_uri(f"magnet:?xt=urn:btih:{info.info_hash.hex()}")  # nothing but the hash
+            params.save_path = str(tmp_path / "lt")
+            handle = session.session.add_torrent(params)
+            session.handles.append(handle)
+            session.connect_peer(handle, (LOCALHOST, seeder.port))
+            await wait_for(lambda: session._is_seeding(handle), "libtorrent to download the magnet",
+                           lambda: session.report(handle))
+        finally:
+            await trio.to_thread.run_sync(session.close)
+    assert read_data(tmp_path / "lt", info) == data
+
+
 # -- PEX -------------------------------------------------------------------------------------------------
 
 
+@cell("libtorrent", "pex", "from")
 async def test_pex_from_libtorrent_lets_a_third_peer_find_the_first(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(2048 * KiB, seed=44, name="relayed-by-libtorrent.bin")
@@ -170,18 +197,16 @@ async def test_pex_from_libtorrent_lets_a_third_peer_find_the_first(tmp_path, lo
     assert (LOCALHOST, first.port) in [e.address for e in received(events) if isinstance(e, ev.PeerConnected)]
 
 
+@cell("libtorrent", "pex", "to")
 async def test_pex_from_torrentish_lets_libtorrent_find_the_first(tmp_path, logs):
     require_tool("libtorrent")
     info, data = make_info(2048 * KiB, seed=45, name="relayed-by-torrentish.bin")
     torrent = write_torrent(tmp_path / "meta", info)
     slow = Settings(max_download_rate=20_000)  # the middle peer stays a downloader, connected to the first
     async with open_client(host=LOCALHOST) as first, open_client(host=LOCALHOST, settings=slow) as middle:
-        await add_seed(first, info, data)
-        extensions, services = standard_extensions()
-        relay = await middle.add_torrent(info, MemoryStorage(info.geometry()), peers=[(LOCALHOST, first.port)],
-                                         extensions=extensions)
-        for service in services:
-            middle._nursery.start_soon(service, middle, relay)
+        # No PEX on the first: it cannot learn of the client through the middle and dial it itself.
+        await add_seed(first, info, data, extensions=[UtMetadata()])
+        relay = await add_downloader(middle, info, peers=[(LOCALHOST, first.port)])
         await wait_for(lambda: relay.peers, "the middle peer to connect to the first")
         session = await lt_session(logs, "libtorrent")
         try:

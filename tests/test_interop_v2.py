@@ -15,6 +15,7 @@ import pytest
 
 from tests.support import require_tool
 from tests.support.data import PIECE_LENGTH, PAYLOAD_KINDS, assert_identical, make_payload
+from tests.support.matrix import flavour_cells
 from tests.test_interop import DEADLINE, LOCALHOST, expect_success, torrentish_get, torrentish_seed
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(DEADLINE * 2)]
@@ -33,7 +34,7 @@ def lt_torrent(payload, out: Path, flavour: str) -> Path:
 
 
 @pytest.mark.parametrize("kind", PAYLOAD_KINDS)
-@pytest.mark.parametrize("flavour", FLAVOURS)
+@flavour_cells("libtorrent", "to")
 def test_torrentish_seeds_v2_to_libtorrent(kind, flavour, tmp_path, logs, port_factory) -> None:
     from tests.support.lt import LtSession
 
@@ -50,7 +51,7 @@ def test_torrentish_seeds_v2_to_libtorrent(kind, flavour, tmp_path, logs, port_f
 
 
 @pytest.mark.parametrize("kind", PAYLOAD_KINDS)
-@pytest.mark.parametrize("flavour", FLAVOURS)
+@flavour_cells("libtorrent", "from")
 def test_libtorrent_seeds_v2_to_torrentish(kind, flavour, tmp_path, logs, port_factory) -> None:
     from tests.support.lt import LtSession
 

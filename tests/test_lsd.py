@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from torrentish.services.discovery.interfaces import interfaces_for
 from torrentish.services.discovery.lsd import AnnounceSchedule, LocalDiscovery, lsd_service
-from torrentish.services.discovery.lsd_protocol import MAX_PACKET, LsdError, encode_announces, parse_announce
+from torrentish.services.discovery.lsd_protocol import GROUP4, MAX_PACKET, LsdError, encode_announces, parse_announce
 from torrentish import events as ev
 from torrentish.events import EventBus
 
@@ -140,6 +140,17 @@ def _peer(port: int, seed: int):
     return client, torrent
 
 
+async def _group_listener(port: int):
+    """A plain UDP socket in the LSD group on 127.0.0.1, to see announces go by."""
+    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    await sock.bind(("0.0.0.0", port))
+    membership = socket.inet_aton(GROUP4) + socket.inet_aton("127.0.0.1")
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+    return sock
+
+
 @pytest.fixture
 def loopback():
     interfaces = interfaces_for("127.0.0.1")
@@ -148,55 +159,79 @@ def loopback():
     return interfaces
 
 
+class Heard:
+    """Every datagram an LSD instance's receive loop hands it, as (cookie or None, port), with a
+    wait for the next one: the tests wait on what arrived, never for a while."""
+
+    def __init__(self, lsd: LocalDiscovery):
+        self.datagrams: list[tuple[str | None, int]] = []
+        self._arrived = trio.Event()
+        self._handle = lsd.on_datagram
+        lsd.on_datagram = self._on_datagram
+
+    def _on_datagram(self, data: bytes, source: tuple) -> None:
+        try:
+            announce = parse_announce(data)
+            self.datagrams.append((announce.cookie, announce.port))
+        except LsdError:
+            self.datagrams.append((None, 0))
+        self._handle(data, source)
+        self._arrived.set()
+        self._arrived = trio.Event()
+
+    async def until(self, predicate, timeout: float = 5.0) -> None:
+        with trio.fail_after(timeout):
+            while not predicate(self.datagrams):
+                await self._arrived.wait()
+
+
+def from_cookie(cookie: str, count: int = 1):
+    return lambda datagrams: sum(c == cookie for c, _ in datagrams) >= count
+
+
 async def test_two_peers_find_each_other_and_ignore_themselves(loopback, nursery):
     port = _free_udp_port()
     (ca, ta), (cb, tb) = _peer(1111, 1), _peer(2222, 2)
-    a = LocalDiscovery(ca, loopback, port=port, schedule=AnnounceSchedule(answer_gap=0.2))
+    a = LocalDiscovery(ca, loopback, port=port, schedule=AnnounceSchedule(answer_gap=0.0))
     b = LocalDiscovery(cb, loopback, port=port)
+    heard_by_a, heard_by_b = Heard(a), Heard(b)
     await nursery.start(a.run)
     await nursery.start(b.run)
-    found = cb.events.subscribe()
+    found_by_a, found_by_b = ca.events.subscribe(), cb.events.subscribe()
     a.add(ta)
-    with trio.fail_after(3):
-        while not a.sent:
-            await trio.sleep(0.01)
-    await trio.sleep(0.1)
+    await heard_by_a.until(from_cookie(a.cookie))
     assert ta.added == []  # a heard its own announce and knew it by the cookie
+    await heard_by_b.until(from_cookie(a.cookie))  # b has no torrent yet: nothing to learn
     b.add(tb)
-    with trio.fail_after(3):
-        while not ta.added:
-            await trio.sleep(0.01)
-    assert ta.added == [("127.0.0.1", 2222)]
-    with trio.fail_after(3):
-        while not tb.added:
-            await trio.sleep(0.01)
-    assert tb.added == [("127.0.0.1", 1111)]
-    assert isinstance(await found.receive(), ev.PeersFound)
-    await trio.sleep(0.2)
-    assert len(ta.added) == 1 and len(tb.added) == 1  # repeats from known peers add nothing
+    with trio.fail_after(5):
+        assert isinstance(await found_by_a.receive(), ev.PeersFound)
+        assert isinstance(await found_by_b.receive(), ev.PeersFound)  # from a's answer
+    assert ta.added == [("127.0.0.1", 2222)] and tb.added == [("127.0.0.1", 1111)]
+    b.on_datagram(encode_announces(1111, [HASH], a.cookie)[0], ("127.0.0.1", port))  # a repeat
+    assert tb.added == [("127.0.0.1", 1111)]  # from a known peer adds nothing
 
 
 async def test_a_newcomer_hears_an_answer_at_once(loopback, nursery):
+    """a announces once (no repeats, next in 300 s): b learns of a only if a answers b's announce."""
     port = _free_udp_port()
     (ca, ta), (cb, tb) = _peer(1111, 1), _peer(2222, 2)
-    a = LocalDiscovery(ca, loopback, port=port, schedule=AnnounceSchedule(repeats=(), answer_gap=0.5))
+    a = LocalDiscovery(ca, loopback, port=port, schedule=AnnounceSchedule(repeats=(), answer_gap=0.0))
     b = LocalDiscovery(cb, loopback, port=port, schedule=AnnounceSchedule(repeats=()))
+    heard_by_b = Heard(b)
     await nursery.start(a.run)
     await nursery.start(b.run)
     a.add(ta)
-    await trio.sleep(0.6)  # past a's answer gap: it may answer at once
-    start = trio.current_time()
+    await heard_by_b.until(from_cookie(a.cookie))  # a's first announce, before b has the torrent
     b.add(tb)
-    with trio.fail_after(2):
-        while not tb.added:
-            await trio.sleep(0.01)
-    assert trio.current_time() - start < 0.5 and tb.added == [("127.0.0.1", 1111)]
+    await heard_by_b.until(from_cookie(a.cookie, 2))
+    assert tb.added == [("127.0.0.1", 1111)]
 
 
 async def test_hostile_datagrams_on_the_lsd_port_change_nothing(loopback, nursery):
     port = _free_udp_port()
     client, torrent = _peer(1111, 1)
     lsd = LocalDiscovery(client, loopback, port=port)
+    heard = Heard(lsd)
     await nursery.start(lsd.run)
     lsd.add(torrent)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -208,8 +243,9 @@ async def test_hostile_datagrams_on_the_lsd_port_change_nothing(loopback, nurser
                 pass
         sock.sendto(encode_announces(1111, [HASH], lsd.cookie)[0], ("127.0.0.1", port))  # our cookie
         sock.sendto(encode_announces(3333, [b"\x05" * 20], None)[0], ("127.0.0.1", port))  # not our torrent
-    await trio.sleep(0.3)
-    assert torrent.added == []
+        sock.sendto(encode_announces(4444, [HASH], "last")[0], ("127.0.0.1", port))  # one good one, last
+        await heard.until(from_cookie("last"))
+    assert torrent.added == [("127.0.0.1", 4444)]  # only the good one, which came after the rest
 
 
 async def test_lsd_that_cannot_start_warns_and_lets_the_transfer_run(nursery):
@@ -231,12 +267,15 @@ async def test_two_clients_transfer_with_lsd_as_the_only_peer_source(loopback, t
     (tmp_path / "seed").mkdir()
     (tmp_path / "seed" / "f.bin").write_bytes(data)
     info = parse_torrent(create_torrent(tmp_path / "seed" / "f.bin")).info
-    service = lsd_service(interfaces=loopback, port=_free_udp_port())
+    port = _free_udp_port()
+    service = lsd_service(interfaces=loopback, port=port)
     stop = trio.Event()
     async with trio.open_nursery() as inner:
-        inner.start_soon(partial(get, info, tmp_path / "out", host="127.0.0.1", services=[service], resume=None))
-        await trio.sleep(0.3)  # the downloader is waiting; the seed arrives and announces at once
-        start = trio.current_time()
+        with await _group_listener(port) as lan:
+            inner.start_soon(partial(get, info, tmp_path / "out", host="127.0.0.1", services=[service], resume=None))
+            with trio.fail_after(5):
+                await lan.recv(2048)  # the downloader's announce: it is waiting
+        start = trio.current_time()  # the seed arrives and announces at once
         nursery.start_soon(partial(seed, info, tmp_path / "seed", host="127.0.0.1", services=[service], stop=stop))
     assert trio.current_time() - start < 2.0
     assert (tmp_path / "out" / "f.bin").read_bytes() == data

@@ -8,6 +8,7 @@ import struct
 
 import pytest
 import trio
+from trio.testing import wait_all_tasks_blocked
 
 from torrentish.services.tracker import udp_protocol as up
 from torrentish.services.tracker.http_client import http_announce, http_get, http_scrape, open_http_client
@@ -199,7 +200,9 @@ async def test_http_connections_beyond_the_limit_are_closed_at_once(nursery):
     server = TrackerServer(TrackerConfig(max_connections=3, connection_deadline=5), random.Random(2))
     port, _ = await nursery.start(server.serve, "127.0.0.1", 0)
     idle = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(3)]
-    await trio.sleep(0.2)
+    with trio.fail_after(5):
+        while server.connections < 3:  # the kernel has them queued: the server takes them at once
+            await wait_all_tasks_blocked()
     extra = await trio.open_tcp_stream("127.0.0.1", port)
     with trio.fail_after(2):
         assert await extra.receive_some(10) == b""
@@ -243,8 +246,8 @@ async def test_udp_flood_keeps_memory_bounded(nursery):
                 up.encode_announce(cid, n, AnnounceRequest(rng.randbytes(20), rng.randbytes(20), 1, left=1))
             )
             if n % 100 == 0:
-                await trio.sleep(0.01)  # let the server keep up; the kernel drops what it cannot take
-        await trio.sleep(0.3)
+                await wait_all_tasks_blocked()  # the server has read what came; the kernel drops the excess
+        await wait_all_tasks_blocked()
     assert len(server.swarms) <= 20 and server.swarms.peer_count <= 100
     assert (await udp.announce(f"udp://127.0.0.1:{port}", AnnounceRequest(H1, pid(1), 2, left=1))).peers
 

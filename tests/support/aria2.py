@@ -49,9 +49,10 @@ COMMON_FLAGS = (
 
 
 class Aria2(ManagedProcess):
-    """One aria2c process working on one torrent in ``directory`` (the torrent's parent directory)."""
+    """One aria2c process working on one torrent (a .torrent file, or a magnet link as a string)
+    in ``directory`` (the torrent's parent directory)."""
 
-    def __init__(self, torrent: Path, directory: Path, port: int, log_dir: Path, *, seed: bool,
+    def __init__(self, torrent: Path | str, directory: Path, port: int, log_dir: Path, *, seed: bool,
                  label: str | None = None, extra: tuple[str, ...] = ()):
         self.port = port
         self.seeding = seed
@@ -64,7 +65,8 @@ class Aria2(ManagedProcess):
                          extra_log=self.log_path)
 
     def __enter__(self) -> "Aria2":
-        Path(self.argv[-1]).resolve(strict=True)  # a missing torrent is a test bug: say so early
+        if not self.argv[-1].startswith("magnet:"):
+            Path(self.argv[-1]).resolve(strict=True)  # a missing torrent is a test bug: say so early
         super().__enter__()
         return self
 

@@ -425,9 +425,10 @@ class EventLog:
         )
 
 
-def disconnect_reason(log: EventLog, port: int) -> str | None:
-    """Why the engine dropped the peer whose address has `port` (None if it did not)."""
+def disconnect_reason(log: EventLog, where: int | tuple[str, int]) -> str | None:
+    """Why the engine dropped the peer at `where`, an address or just its port (None if it did
+    not). On the simulated network every node has the same ports: give the address there."""
     for event in log.of(ev.PeerDisconnected):
-        if event.address[1] == port:
+        if event.address == where or event.address[1] == where:
             return event.reason
     return None

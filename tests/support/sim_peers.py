@@ -86,9 +86,10 @@ class SimLab:
 
     @asynccontextmanager
     async def fake_peer(self, client: Client, sample: SampleTorrent, *, handshake: bool = True,
-                        latency: float = 0.001, **kwargs) -> AsyncIterator[FakePeer]:
-        """A FakePeer that dials `client`; with `handshake`, sends ours and awaits theirs."""
-        node = self._fake_node(latency)
+                        latency: float = 0.001, host: str | None = None, **kwargs) -> AsyncIterator[FakePeer]:
+        """A FakePeer that dials `client`; with `handshake`, sends ours and awaits theirs. It gets
+        a node of its own, or dials from `host` (a node already there: the same peer again)."""
+        node = self.network.nodes[host] if host else self._fake_node(latency)
         stream = await node.connect(_host_of(self.network, client), client.port)
         peer = FakePeer(stream, sample, local_port=0, host=node.host, **kwargs)
         async with running(peer, handshake=handshake):

@@ -1,8 +1,9 @@
 """Helpers for the trackerless tests (ut_metadata, ut_pex, DHT, magnet links).
 
 - ``make_info``: a single- or multi-file info dictionary over seeded random bytes, made in memory;
+  ``write_torrent``, ``write_data`` / ``read_data``: its .torrent and its files on disk;
 - ``serve_seed`` / ``add_seed``: an in-process torrentish seed (MemoryStorage) with the standard
-  extensions, on 127.0.0.1;
+  extensions, on 127.0.0.1; ``add_downloader``: a downloader like it;
 - ``MetadataPeer``: a scripted peer on 127.0.0.1 that answers a metadata fetch as told - honestly,
   with lies, silence, rejects, a huge ``metadata_size`` or no extension protocol at all;
 - ``local_dht``: N DHT nodes on 127.0.0.1 bootstrapped from the first (never a public router);
@@ -72,6 +73,19 @@ def write_torrent(root: Path, info: Info, data: bytes | None = None) -> Path:
     return torrent
 
 
+def write_data(root: Path, info: Info, data: bytes) -> None:
+    """The files of ``info`` under ``root`` (single- or multi-file), as a client seeding it has them."""
+    for entry in info.files:
+        path = root.joinpath(*entry.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data[entry.offset : entry.offset + entry.length])
+
+
+def read_data(root: Path, info: Info) -> bytes:
+    """What a client wrote under ``root`` for ``info`` (some create no zero-length files)."""
+    return b"".join(root.joinpath(*entry.path).read_bytes() for entry in info.files if entry.length)
+
+
 async def add_seed(client: Client, info: Info, data: bytes, *, extensions=None, services=None):
     """Seed ``info`` from memory on ``client``; the services run in the client's nursery."""
     if extensions is None:
@@ -80,6 +94,16 @@ async def add_seed(client: Client, info: Info, data: bytes, *, extensions=None, 
     torrent = await client.add_torrent(info, MemoryStorage.filled(info.geometry(), data), upload_only=True,
                                        extensions=extensions)
     for service in services or ():
+        client._nursery.start_soon(service, client, torrent)
+    return torrent
+
+
+async def add_downloader(client: Client, info: Info, peers):
+    """Download ``info`` into memory on ``client`` from ``peers``, with the standard extensions
+    (metadata, PEX) and their services running in the client's nursery."""
+    extensions, services = standard_extensions()
+    torrent = await client.add_torrent(info, MemoryStorage(info.geometry()), peers=peers, extensions=extensions)
+    for service in services:
         client._nursery.start_soon(service, client, torrent)
     return torrent
 
