@@ -69,3 +69,19 @@ async def test_hash_requests_are_answered_with_proofs_or_rejected(tmp_path):
     assert len(uncles) == 2  # a 32-wide piece layer: 8 hashes need the uncles at 8 and 16 wide
     assert merkle.verify_proof(root, list(hashes), layer, 8, uncles)
     assert len(rejects) == 2
+
+
+async def test_the_padded_tail_of_the_last_piece_is_served_as_zeros(tmp_path):
+    # qBittorrent 4.5 (libtorrent 2.0.8) asks a v2 torrent's last piece as a whole piece length.
+    sample = make_sample(tmp_path, version="v2", size=3 * 32768 + 4321)
+    last, data = sample.info.num_pieces - 1, sample.data
+    async with open_client(host=LOCALHOST) as seed:
+        await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
+        async with open_fake_peer(seed.port, sample) as peer:
+            await peer.send(msg.Interested())
+            await peer.wait_for(msg.Unchoke)
+            await peer.send(msg.Request(last, 0, 16384), msg.Request(last, 16384, 16384))
+            first = await peer.wait_for(msg.Piece, lambda m: m.index == last and m.begin == 0)
+            second = await peer.wait_for(msg.Piece, lambda m: m.index == last and m.begin == 16384)
+    assert bytes(first.block) == data[3 * 32768:] + bytes(16384 - 4321)
+    assert bytes(second.block) == bytes(16384)

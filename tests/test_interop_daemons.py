@@ -257,7 +257,7 @@ def bep52_torrent(flavour: str, tmp_path: Path):
     return payload, torrent, load_torrent(torrent).info
 
 
-@bep52_cells("to", ("qbittorrent", "hybrid"))  # two more cells fail today: see tests/support/matrix.py
+@bep52_cells("to", ("qbittorrent", "hybrid"), ("qbittorrent", "v2_only"))  # Transmission: tests/support/matrix.py
 def test_torrentish_seeds_bep52_to(daemon, flavour, tmp_path, logs, port_factory):
     payload, torrent, info = bep52_torrent(flavour, tmp_path)
     daemon.add(torrent, tmp_path / "down")

@@ -552,3 +552,19 @@ def test_mutated_streams(stream, data, geometry):
     if geometry:
         c.set_geometry(*GEOMETRY)
     only_messages_or_protocol_error(c, [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])])
+
+
+def test_a_tail_padded_last_piece_may_be_asked_for_up_to_a_whole_piece():
+    # libtorrent 2.0.4-2.0.8 pad a v2 torrent's last file and ask for the padding (BEP 47: serve it).
+    strict, padded = connected(geometry=False), connected(geometry=False)
+    strict.set_geometry(*GEOMETRY)
+    padded.set_geometry(*GEOMETRY, tail_padded=True)
+    tail = encode(Request(NUM_PIECES - 1, 16384, 16384))
+    padded.receive_data(tail)
+    assert padded.events() == [Request(NUM_PIECES - 1, 16384, 16384)]
+    strict.receive_data(tail)
+    with pytest.raises(ProtocolError, match="runs past the end of the piece"):
+        strict.events()
+    padded.receive_data(encode(Request(NUM_PIECES - 1, PIECE_LENGTH - 8192, 16384)))
+    with pytest.raises(ProtocolError, match="runs past the end of the piece"):
+        padded.events()

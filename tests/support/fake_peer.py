@@ -162,7 +162,7 @@ class FakePeer:
         self.host = host
         self.codec = PeerCodec(reserved)
         info = sample.info
-        self.codec.set_geometry(info.num_pieces, info.piece_length, info.total_length)
+        self.codec.set_geometry(info.num_pieces, info.piece_length, info.total_length, tail_padded=info.has_v2)
         self.handshake: msg.Handshake | None = None  # the engine's
         self.received: list[msg.Message] = []
         self.bytes_in = 0

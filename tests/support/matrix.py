@@ -54,8 +54,6 @@ UNCLAIMED = {
     ("transmission", "hybrid", "to"): "FAILS: Transmission 3.00 refuses libtorrent's hybrid .torrent "
                                       "(\"invalid or corrupt torrent file\")",
     ("transmission", "hybrid", "from"): "not run yet",
-    ("qbittorrent", "v2", "to"): "FAILS: qBittorrent 4.5 (libtorrent 2.0.8) stops after 192 KiB of a v2-only "
-                                 "torrent torrentish seeds",
 }
 
 # Payload kinds of tests.support.data and the cell each one is.

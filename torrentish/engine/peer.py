@@ -290,7 +290,10 @@ class PeerConnection:
                     if piece is None:  # not cached, and not in the page cache: a thread reads it
                         piece = await read_cache.get(index)
                     buffers.append(header(index, begin, length))
-                    buffers.append(memoryview(piece)[begin : begin + length])
+                    block = memoryview(piece)[begin : begin + length]
+                    buffers.append(block)
+                    if len(block) < length:  # the tail padding of a v2 torrent's last piece (codec.py)
+                        buffers.append(bytes(length - len(block)))
                     size += 13 + length
                     payload += length
                 if payload:

@@ -295,7 +295,8 @@ class Torrent:
             reason = "too many peers"
         if reason is None:
             try:
-                codec.set_geometry(self.num_pieces, self.info.piece_length, self.info.total_length)
+                codec.set_geometry(self.num_pieces, self.info.piece_length, self.info.total_length,
+                                   tail_padded=self.info.has_v2)
             except ProtocolError as exc:
                 reason = f"protocol error: {exc}"
         if reason is not None:

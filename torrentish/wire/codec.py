@@ -159,8 +159,12 @@ class PeerCodec:
         """Bytes received but not yet returned as messages (part of a message)."""
         return self._end - self._pos
 
-    def set_geometry(self, num_pieces: int, piece_length: int, total_length: int) -> None:
-        """Check indices and spans from now on; raises ProtocolError if earlier messages don't fit."""
+    def set_geometry(self, num_pieces: int, piece_length: int, total_length: int, *, tail_padded: bool = False) -> None:
+        """Check indices and spans from now on; raises ProtocolError if earlier messages don't fit.
+
+        ``tail_padded``: the last piece may be asked for up to a whole piece length. libtorrent
+        2.0.4 to 2.0.8 (qBittorrent 4.4, 4.5) pad the last file of a v2 torrent to a piece boundary
+        and ask for the padding too; BEP 47 says such requests must be served (with zeros)."""
         if piece_length <= 0 or total_length < 0 or num_pieces != -(-total_length // piece_length):
             raise ValueError("inconsistent geometry")
         if self._num_pieces >= 0:
@@ -171,6 +175,8 @@ class PeerCodec:
         self._piece_length = piece_length
         self._last_index = num_pieces - 1
         self._last_size = total_length - piece_length * (num_pieces - 1) if num_pieces else 0
+        if tail_padded and num_pieces:
+            self._last_size = piece_length
         self._bitfield_length = (num_pieces + 7) // 8 + 1
         self._max_length = max(_PIECE_MAX, self._bitfield_length, self._max_extended,
                                hash_messages.MAX_HASHES_LENGTH)
