@@ -243,13 +243,16 @@ class ManagedTorrent(TorrentOptions):
     def corrupt_ever(self) -> int:
         return self.options.corrupt_ever + (self.engine.wasted if self.engine is not None else 0)
 
-    def tick(self, wall: float, elapsed: float) -> None:
-        """Once a second from the session: activity and time spent downloading or seeding."""
+    def tick(self, wall: float, elapsed: float) -> bool:
+        """At each pass of the session's scheduler: activity and time spent downloading or
+        seeding. True while the torrent trades (it has peers, or its traffic moved): the
+        scheduler then comes back within a second."""
         engine = self.engine
         if engine is None or self.phase != "running":
-            return
+            return False
         moved = engine.uploaded + engine.downloaded
-        if moved != self._seen_traffic:
+        active = moved != self._seen_traffic
+        if active:
             self._seen_traffic = moved
             self.last_activity = wall
             self.options.activity_date = int(wall)
@@ -258,6 +261,18 @@ class ManagedTorrent(TorrentOptions):
             self.options.seconds_seeding += round(elapsed)
         else:
             self.options.seconds_downloading += round(elapsed)
+        return active or bool(engine.peers)
+
+    def seconds_active(self) -> tuple[int, int]:
+        """(seconds downloading, seconds seeding), the time since the scheduler's last pass
+        included."""
+        o = self.options
+        if self.engine is None or self.phase != "running":
+            return o.seconds_downloading, o.seconds_seeding
+        pending = round(self._session.unaccounted_seconds())
+        if self.complete:
+            return o.seconds_downloading, o.seconds_seeding + pending
+        return o.seconds_downloading + pending, o.seconds_seeding
 
     def state_snapshot(self) -> TorrentState:
         """A copy of the options with the running totals folded in, for the record."""

@@ -38,7 +38,9 @@ __all__ = ["SessionConfig", "Session", "open_session", "DuplicateTorrent"]
 
 SAVE_INTERVAL = 5.0  # seconds between saves of records whose options changed
 TOTALS_SAVE_INTERVAL = 60.0  # and of those whose traffic totals (and activity date) moved
-TICK = 1.0
+TICK = 1.0  # while any torrent trades, or someone waits for a pass
+IDLE_TICK = 30.0  # while none does: a thousand idle seeds are not walked every second
+BURST = 0.05  # changes that come close together (an add of many torrents) share one pass
 
 
 class DuplicateTorrent(TorrentishError):
@@ -63,6 +65,9 @@ class Session:
         self._queue: list[ManagedTorrent] = []  # queue order: first runs first
         self._wake = trio.Event()
         self._passed = trio.Event()
+        self._pass_waiters = 0
+        self._busy = True  # some torrent needs the once-a-second pass (see _scheduler)
+        self._last_pass = trio.current_time()
         self.check_limiter = trio.CapacityLimiter(max(1, config.check_concurrency))
         self.store = None
         self.saved = SessionState()  # totals of earlier sessions, ids, settings changed at runtime
@@ -71,6 +76,12 @@ class Session:
         self._last_save = self._last_totals_save = trio.current_time()
         self._session_dirty = False
         self._closing = False
+        # Records and .torrent files waiting for the writer (_write_pending): a burst of adds
+        # is written with one flush. A kill loses at most these (the adds in flight).
+        self._unwritten: dict[bytes, ManagedTorrent] = {}
+        self._unwritten_metainfo: dict[bytes, bytes] = {}
+        self._write_wanted = trio.Event()
+        self._writing = trio.Lock()  # one batch at a time: a later one always encodes after
         self.services = SessionServices(
             client, lsd=config.lsd, dht=config.dht, pex=config.pex, trackers=config.trackers, host=config.host,
             dht_bootstrap=config.dht_bootstrap, rng=random.Random(rng.getrandbits(64)),
@@ -164,13 +175,14 @@ class Session:
         self._files_added += 1
         if self.store is not None:
             if added.torrent_bytes is not None:
-                await trio.to_thread.run_sync(self.store.write_metainfo, added.info_hash, added.torrent_bytes)
-            await self._save(t)
+                self._unwritten_metainfo[added.info_hash] = added.torrent_bytes
+            self._save_soon(t)
         self._register(t)
         if t.info is not None:
             t.needs_check = await trio.to_thread.run_sync(has_any_data, t.info, t.content_path)
         self.events.publish(ev.TorrentAdded(trio.current_time(), t.id, t.info_hash.hex(), t.name))
-        self._reschedule()
+        self._check_if_needed(t)  # (the check waits for the check limiter: no queue decides it)
+        self.wake()  # the scheduler's pass starts it: one pass for a burst of adds, not one walk each
         return t
 
     def _managed(self, state: TorrentState, meta, magnet, *, resume_path: Path | None = None,
@@ -260,8 +272,10 @@ class Session:
         self._by_id.pop(t.id, None)
         self._queue.remove(t)
         self._renumber_queue()
-        if hasattr(t.resume_store, "removed"):
-            t.resume_store.removed = True
+        self._unwritten.pop(t.info_hash, None)
+        self._unwritten_metainfo.pop(t.info_hash, None)
+        if hasattr(t.resume_store, "mark_removed"):
+            t.resume_store.mark_removed()
         if self.store is not None:
             await trio.to_thread.run_sync(self.store.delete, t.info_hash)
         if delete_data and t.info is not None and t.content_path is not None:
@@ -357,8 +371,7 @@ class Session:
                     t.dirty = True
                     t.cancel_task()
         for t in self._queue:
-            if t.needs_check and not t.task_running() and t.info is not None and not t.error and not t.held:
-                t.start_task(self._nursery, "check")
+            self._check_if_needed(t)
         entries = [policy.QueueEntry(t, t.options.queue_position, t.complete, t.running, t.options.forced)
                    for t in self._queue if t.wants_run and not t.needs_check and not t.error and not t.held]
         run = policy.plan_queue(entries, config.max_active_downloads, config.max_active_seeds)
@@ -372,26 +385,57 @@ class Session:
             if not t.wants_run and t.running:
                 t.cancel_task()
 
+    def _check_if_needed(self, t: ManagedTorrent) -> None:
+        if t.needs_check and not t.task_running() and t.info is not None and not t.error and not t.held:
+            t.start_task(self._nursery, "check")
+
     async def next_pass(self) -> None:
         """Wait until the scheduler has looked at every torrent again (after any change, or a
         second at most): for callers waiting on a state, without polling."""
-        await self._passed.wait()
+        self._pass_waiters += 1
+        try:
+            await self._passed.wait()
+        finally:
+            self._pass_waiters -= 1
+
+    def unaccounted_seconds(self) -> float:
+        """Running time since the last pass, not yet in the torrents' seconds_seeding/_downloading."""
+        return trio.current_time() - self._last_pass
+
+    def _pause(self, wall: float) -> float:
+        """How long the scheduler may sleep if nothing wakes it. A second while a torrent
+        trades (activity, seconds seeding, ratio limits) or a record waits to be written;
+        else until the next idle limit is due, IDLE_TICK at most."""
+        if self._busy or self._pass_waiters:
+            return TICK
+        pause = IDLE_TICK
+        for t in self._queue:
+            if t.dirty:
+                return TICK
+            if t.running and t.complete:
+                minutes = t.idle_limit()
+                if minutes is not None:
+                    pause = min(pause, max(TICK, t.last_activity + minutes * 60 - wall))
+        return pause
 
     async def _scheduler(self) -> None:
         last = trio.current_time()
         while True:
-            with trio.move_on_after(TICK):
+            with trio.move_on_after(self._pause(self.wall_time())):
                 await self._wake.wait()
+                await trio.sleep(BURST)
             self._wake = trio.Event()
             passed, self._passed = self._passed, trio.Event()
             now = trio.current_time()
             wall = self.wall_time()
+            busy = False
             for t in self._queue:
-                t.tick(wall, now - last)
-            last = now
+                busy = t.tick(wall, now - last) or busy
+            self._busy = busy
+            last = self._last_pass = now
             self._reschedule()
             passed.set()
-            if now - self._last_save >= SAVE_INTERVAL:
+            if now - self._last_save >= SAVE_INTERVAL or (not busy and now - self._last_save >= TICK):
                 self._last_save = now
                 totals = now - self._last_totals_save >= TOTALS_SAVE_INTERVAL
                 if totals:
@@ -406,6 +450,7 @@ class Session:
         for t in list(self._queue):
             await t.stop_task()
         await self.save_changes()
+        await self._write_pending()
 
     # ------------------------------------------------------------------------------ keeping
     async def _save(self, t: ManagedTorrent) -> None:
@@ -416,12 +461,45 @@ class Session:
         t.dirty = t.totals_dirty = False
         await trio.to_thread.run_sync(record.save_options)
 
+    def _save_soon(self, t: ManagedTorrent) -> None:
+        """Queue the torrent's record for the writer, which batches what comes together."""
+        record = t.resume_store
+        if self.store is None or not hasattr(record, "save_options") or t.removed:
+            return
+        record.options = t.state_snapshot()
+        t.dirty = t.totals_dirty = False
+        self._unwritten[t.info_hash] = t
+        self._write_wanted.set()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._write_wanted.wait()
+            await trio.sleep(BURST)
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        async with self._writing:
+            self._write_wanted = trio.Event()
+            if self.store is None or not (self._unwritten or self._unwritten_metainfo):
+                return
+            torrents, metainfos = self._unwritten, self._unwritten_metainfo
+            self._unwritten, self._unwritten_metainfo = {}, {}
+            records = [t.resume_store for t in torrents.values() if not t.removed]
+            try:
+                await trio.to_thread.run_sync(self.store.write_batch, metainfos, records)
+            except OSError as exc:  # a full or read-only state directory: tried again at the next save
+                self._unwritten = {**torrents, **self._unwritten}
+                self._unwritten_metainfo = {**metainfos, **self._unwritten_metainfo}
+                self.events.publish(ev.Warning(trio.current_time(),
+                                               f"cannot write the session state: {exc.strerror or exc}"))
+
     async def save_changes(self, *, totals: bool = True) -> None:
         """Write the records whose options changed, and with `totals` those whose traffic
         totals moved (a busy seed's would otherwise be rewritten every few seconds)."""
-        for t in list(self._queue):
+        for t in self._queue:
             if t.dirty or (totals and t.totals_dirty):
-                await self._save(t)
+                self._save_soon(t)
+        await self._write_pending()
         if self.store is not None and (totals or self._session_dirty):
             self._session_dirty = False
             await trio.to_thread.run_sync(self.store.write_session, self._session_record())
@@ -478,6 +556,7 @@ async def open_session(config: SessionConfig, *, network=None, rng: random.Rando
             session._apply_speed()
             await nursery.start(session.services.run)
             nursery.start_soon(session._scheduler)
+            nursery.start_soon(session._writer)
             session._reschedule()
             try:
                 yield session
