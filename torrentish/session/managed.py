@@ -27,6 +27,7 @@ from torrentish import events as ev
 from torrentish.errors import TorrentishError
 from torrentish.formats.metainfo import Info, Metainfo
 from torrentish.session.options import TorrentOptions
+from torrentish.session.renaming import renamed_info
 from torrentish.session.services import TorrentServices
 from torrentish.session.state import TorrentState
 from torrentish.storage.files import FileStorage
@@ -47,7 +48,8 @@ class ManagedTorrent(TorrentOptions):
         self._session = session
         self.options = state  # what is persisted (dates, totals, options)
         self.meta = meta
-        self.info: Info | None = meta.info if meta is not None else None
+        # The torrent's info with the files where renames put them (session/renaming.py).
+        self.info: Info | None = renamed_info(meta.info, state.file_paths) if meta is not None else None
         self.magnet = magnet
         self.resume_store = resume_store  # session/store.py TorrentRecord, a ResumeFile, or None
         self.content_override = content_path  # library callers (seed --data FILE): not persisted
@@ -111,6 +113,9 @@ class ManagedTorrent(TorrentOptions):
         if self._magnet_link is None or (self.info is not None and not self._magnet_has_info):
             self._magnet_link, self._magnet_has_info = self._make_magnet_link(), self.info is not None
         return self._magnet_link
+
+    def forget_magnet_link(self) -> None:
+        self._magnet_link = None  # its name changed
 
     def _make_magnet_link(self) -> str:
         from torrentish.formats.magnet import make_magnet
@@ -444,9 +449,10 @@ class ManagedTorrent(TorrentOptions):
         """A magnet link's metadata arrived (session.fetch_metadata)."""
         from torrentish.session.state import fit_file_options
 
-        self.meta, self.info = meta, meta.info
+        self.meta = meta
         self._geometry = None
         fit_file_options(self.options, len(meta.info.files))
+        self.info = renamed_info(meta.info, self.options.file_paths)
         if self.pending_selection is not None:  # BEP 53 so=: the link's files only
             chosen = set(self.pending_selection)
             self.options.wanted = tuple(i in chosen for i in range(len(meta.info.files)))

@@ -54,7 +54,9 @@ def _load_one(store: StateDir, info_hash: bytes):
             meta = None
         if meta is not None and meta.info.info_hash != info_hash:
             meta = None
-    limits = st.state_limits(len(meta.info.files), meta.info.num_pieces) if meta else st.state_limits(0, 0)
+    limits = st.state_limits(len(meta.info.files), meta.info.num_pieces,
+                             sum(len("/".join(f.path).encode()) + 8 for f in meta.info.files)) if meta \
+        else st.state_limits(0, 0)
     state = store.read_state(info_hash, limits)
     magnet = None
     if meta is None:

@@ -308,6 +308,39 @@ class Session:
             await self._save(t)
             self._reschedule()
 
+    async def rename_path(self, t: ManagedTorrent, path: str, name: str) -> None:
+        """Rename a file or folder of the torrent (`path` as its files list names it, "name/dir"),
+        on disk too; renaming the first component renames the torrent. It stops meanwhile and
+        resumes without a check. Kept across restarts. TorrentishError (one line) for a path the
+        torrent lacks, a name that is not one plain name, or a target that exists."""
+        from torrentish.session import renaming
+        from torrentish.session.data import rename_item
+
+        if t.info is None:
+            raise TorrentishError("the torrent's files are not known yet (no metadata)")
+        paths = renaming.original_paths(t.info)
+        renamed = renaming.rename(paths, path, name)
+        if renamed == paths:
+            return
+        old = tuple(path.split("/"))
+        top = t.content_path
+        source = top.joinpath(*old[1:]) if t.info.multi_file else top
+        target = source.parent / name
+        t.held = True
+        await t.stop_task()
+        try:
+            await trio.to_thread.run_sync(rename_item, top, source, target)
+            t.options.file_paths = tuple("/".join(p) for p in renamed)
+            t.info = renaming.renamed_info(t.meta.info, t.options.file_paths)
+            if len(old) == 1 and t.content_override is not None:
+                t.content_override = target
+            t.forget_magnet_link()
+            t.dirty = True
+        finally:
+            t.held = False
+            await self._save(t)
+            self._reschedule()
+
     # ------------------------------------------------------------------------ speed, settings
     def set_limits(self, *, up: int | None = None, down: int | None = None) -> None:
         """The session's own up/down limits in bytes/s (0: none; None: unchanged)."""
