@@ -280,7 +280,8 @@ class Session:
         if hasattr(t.resume_store, "mark_removed"):
             t.resume_store.mark_removed()
         if self.store is not None:
-            await trio.to_thread.run_sync(self.store.delete, t.info_hash)
+            async with self._writing:  # a batch in flight may hold its .torrent: not after the delete
+                await trio.to_thread.run_sync(self.store.delete, t.info_hash)
         if delete_data and t.info is not None and t.content_path is not None:
             from torrentish.session.data import delete_content
 
