@@ -460,7 +460,8 @@ class Session:
         while True:
             with trio.move_on_after(self._pause(self.wall_time())):
                 await self._wake.wait()
-                await trio.sleep(BURST + PASS_SPACING * len(self._queue))
+                if not self._pass_waiters:  # (one who waits, get or seed, wants the pass now)
+                    await trio.sleep(BURST + PASS_SPACING * len(self._queue))
             self._wake = trio.Event()
             passed, self._passed = self._passed, trio.Event()
             now = trio.current_time()
