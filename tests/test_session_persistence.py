@@ -168,3 +168,16 @@ async def test_a_torrent_removed_while_its_add_is_being_written_stays_removed(tm
     assert list((tmp_path / "a" / "state" / "torrents").iterdir()) == []
     async with session_of(tmp_path, "a", **content) as session:
         assert session.torrents() == []
+
+
+async def test_an_add_is_on_disk_soon_after_it_returns(tmp_path):
+    """Without a clean stop (kill -9 a moment later), also after a periodic save has run."""
+    (one,) = samples(tmp_path, 1)
+    async with session_of(tmp_path, "a", download_dir=tmp_path / "content") as session:
+        await trio.sleep(0.1)
+        await session.save_changes()
+        t = await session.add(one.torrent_path, paused=True)
+        await trio.sleep(0.5)
+        torrents = tmp_path / "a" / "state" / "torrents"
+        assert sorted(p.name for p in torrents.iterdir()) == [f"{t.info_hash.hex()}.state",
+                                                             f"{t.info_hash.hex()}.torrent"]

@@ -5,8 +5,9 @@
         await session.stop(t); await session.start(t)
 
 Everything runs in the session's nursery: the listener (engine/client.py), the shared services
-(session/services.py), a scheduler that applies the queue and seeding limits once a second
-(session/policy.py) and saves what changed, and one task per torrent at work (managed.py), each
+(session/services.py), a scheduler that applies the queue and seeding limits after each change
+and once a second while a torrent trades (session/policy.py), a writer that saves records in
+batches (session/store.py write_batch), and one task per torrent at work (managed.py), each
 under its own cancel scope. With a `state_dir` the torrents, their options and resume data are
 kept there (session/store.py) and come back at the next start; without one (`torrentish get`)
 nothing is kept but what a torrent's own resume file holds. docs/session.md has the whole API.
@@ -512,12 +513,12 @@ class Session:
     async def _writer(self) -> None:
         while True:
             await self._write_wanted.wait()
+            self._write_wanted = trio.Event()  # (replaced here only: this task waits on it)
             await trio.sleep(BURST)
             await self._write_pending()
 
     async def _write_pending(self) -> None:
         async with self._writing:
-            self._write_wanted = trio.Event()
             if self.store is None or not (self._unwritten or self._unwritten_metainfo):
                 return
             torrents, metainfos = self._unwritten, self._unwritten_metainfo
