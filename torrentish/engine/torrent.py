@@ -23,7 +23,7 @@ from torrentish.core.picker import Block, PiecePicker
 from torrentish.core.pipeline import PipelineLimits
 from torrentish.core.rates import RateMeter, TokenBucket, set_limits
 from torrentish import events as ev
-from torrentish.engine.checking import find_verified_pieces
+from torrentish.engine.checking import check_existing
 from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
 from torrentish.engine.peer import PeerConnection
@@ -172,11 +172,14 @@ class Torrent:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                for index in await find_verified_pieces(self, self.hash_limiter):
+                good, hashed = await check_existing(self, self.hash_limiter)
+                for index in good:
                     self.have.add(index)
                     self.picker.piece_verified(index)
                     self.done_bytes += self.geometry.piece_size(index)
-                self.resume_dirty = True  # record what hashing found, so the next start trusts it
+                # Record what hashing found, so the next start trusts it (a record that already
+                # says it all is not written again: a thousand seeds starting would each write one).
+                self.resume_dirty = bool(hashed)
                 self._apply_file_selection()
                 self._set_state("seeding" if self.have.complete() else "downloading")
                 if self.settings.super_seed and self.have.complete():
