@@ -7,7 +7,7 @@
 Everything runs in the session's nursery: the listener (engine/client.py), the shared services
 (session/services.py), a scheduler that applies the queue and seeding limits after each change
 and once a second while a torrent trades (session/policy.py), a writer that saves records in
-batches (session/store.py write_batch), and one task per torrent at work (managed.py), each
+batches (session/writer.py), and one task per torrent at work (managed.py), each
 under its own cancel scope. With a `state_dir` the torrents, their options and resume data are
 kept there (session/store.py) and come back at the next start; without one (`torrentish get`)
 nothing is kept but what a torrent's own resume file holds. docs/session.md has the whole API.
@@ -34,6 +34,7 @@ from torrentish.session.managed import ManagedTorrent
 from torrentish.session.services import SessionServices
 from torrentish.session.state import SessionState, TorrentState
 from torrentish.session.status import SessionStats, TorrentStatus, TransferTotals, torrent_status
+from torrentish.session.writer import BURST, RecordWriter
 
 __all__ = ["SessionConfig", "Session", "open_session", "DuplicateTorrent"]
 
@@ -41,7 +42,7 @@ SAVE_INTERVAL = 5.0  # seconds between saves of records whose options changed
 TOTALS_SAVE_INTERVAL = 60.0  # and of those whose traffic totals (and activity date) moved
 TICK = 1.0  # while any torrent trades, or someone waits for a pass
 IDLE_TICK = 30.0  # while none does: a thousand idle seeds are not walked every second
-BURST = 0.05  # changes that come close together (an add of many torrents) share one pass
+# Changes that come close together (an add of many torrents) share one pass: BURST (writer.py)
 # A pass walks every torrent (~20 us each): woken passes are spaced by this much per torrent on
 # top of BURST, so that a burst of changes to a large session costs it a few percent of a CPU.
 PASS_SPACING = 0.0002
@@ -80,12 +81,7 @@ class Session:
         self._last_save = self._last_totals_save = trio.current_time()
         self._session_dirty = False
         self._closing = False
-        # Records and .torrent files waiting for the writer (_write_pending): a burst of adds
-        # is written with one flush. A kill loses at most these (the adds in flight).
-        self._unwritten: dict[bytes, ManagedTorrent] = {}
-        self._unwritten_metainfo: dict[bytes, bytes] = {}
-        self._write_wanted = trio.Event()
-        self._writing = trio.Lock()  # one batch at a time: a later one always encodes after
+        self.writer = RecordWriter(self)  # records and .torrent files, written in batches
         self.services = SessionServices(
             client, lsd=config.lsd, dht=config.dht, pex=config.pex, trackers=config.trackers, host=config.host,
             dht_bootstrap=config.dht_bootstrap, rng=random.Random(rng.getrandbits(64)),
@@ -179,8 +175,8 @@ class Session:
         self._files_added += 1
         if self.store is not None:
             if added.torrent_bytes is not None:
-                self._unwritten_metainfo[added.info_hash] = added.torrent_bytes
-            self._save_soon(t)
+                self.writer.queue_metainfo(added.info_hash, added.torrent_bytes)
+            self.writer.queue(t)
         self._register(t)
         if t.info is not None:
             t.needs_check = await trio.to_thread.run_sync(has_any_data, t.info, t.content_path)
@@ -276,12 +272,11 @@ class Session:
         self._by_id.pop(t.id, None)
         self._queue.remove(t)
         self._renumber_queue()
-        self._unwritten.pop(t.info_hash, None)
-        self._unwritten_metainfo.pop(t.info_hash, None)
+        self.writer.forget(t.info_hash)
         if hasattr(t.resume_store, "mark_removed"):
             t.resume_store.mark_removed()
         if self.store is not None:
-            async with self._writing:  # a batch in flight may hold its .torrent: not after the delete
+            async with self.writer.lock:  # a batch in flight may hold its .torrent: not after the delete
                 await trio.to_thread.run_sync(self.store.delete, t.info_hash)
         if delete_data and t.info is not None and t.content_path is not None:
             from torrentish.session.data import delete_content
@@ -489,7 +484,6 @@ class Session:
         for t in list(self._queue):
             await t.stop_task()
         await self.save_changes()
-        await self._write_pending()
 
     # ------------------------------------------------------------------------------ keeping
     async def _save(self, t: ManagedTorrent) -> None:
@@ -500,45 +494,13 @@ class Session:
         t.dirty = t.totals_dirty = False
         await trio.to_thread.run_sync(record.save_options)
 
-    def _save_soon(self, t: ManagedTorrent) -> None:
-        """Queue the torrent's record for the writer, which batches what comes together."""
-        record = t.resume_store
-        if self.store is None or not hasattr(record, "save_options") or t.removed:
-            return
-        record.options = t.state_snapshot()
-        t.dirty = t.totals_dirty = False
-        self._unwritten[t.info_hash] = t
-        self._write_wanted.set()
-
-    async def _writer(self) -> None:
-        while True:
-            await self._write_wanted.wait()
-            self._write_wanted = trio.Event()  # (replaced here only: this task waits on it)
-            await trio.sleep(BURST)
-            await self._write_pending()
-
-    async def _write_pending(self) -> None:
-        async with self._writing:
-            if self.store is None or not (self._unwritten or self._unwritten_metainfo):
-                return
-            torrents, metainfos = self._unwritten, self._unwritten_metainfo
-            self._unwritten, self._unwritten_metainfo = {}, {}
-            records = [t.resume_store for t in torrents.values() if not t.removed]
-            try:
-                await trio.to_thread.run_sync(self.store.write_batch, metainfos, records)
-            except OSError as exc:  # a full or read-only state directory: tried again at the next save
-                self._unwritten = {**torrents, **self._unwritten}
-                self._unwritten_metainfo = {**metainfos, **self._unwritten_metainfo}
-                self.events.publish(ev.Warning(trio.current_time(),
-                                               f"cannot write the session state: {exc.strerror or exc}"))
-
     async def save_changes(self, *, totals: bool = True) -> None:
         """Write the records whose options changed, and with `totals` those whose traffic
         totals moved (a busy seed's would otherwise be rewritten every few seconds)."""
         for t in self._queue:
             if t.dirty or (totals and t.totals_dirty):
-                self._save_soon(t)
-        await self._write_pending()
+                self.writer.queue(t)
+        await self.writer.flush()
         if self.store is not None and (totals or self._session_dirty):
             self._session_dirty = False
             await trio.to_thread.run_sync(self.store.write_session, self._session_record())
@@ -595,7 +557,7 @@ async def open_session(config: SessionConfig, *, network=None, rng: random.Rando
             session._apply_speed()
             await nursery.start(session.services.run)
             nursery.start_soon(session._scheduler)
-            nursery.start_soon(session._writer)
+            nursery.start_soon(session.writer.run)
             session._reschedule()
             try:
                 yield session
