@@ -145,3 +145,39 @@ async def test_kept_download_dirs_stay_inside_the_owners_roots(tmp_path):
         t = session.find(one.info_hash)
         assert t.error == 3 and "outside the allowed" in t.error_string and t.state == "stopped"
         assert not any(x.name == "xx" for x in Path("/etc").iterdir())
+
+
+async def test_a_torrent_removed_while_its_add_is_being_written_stays_removed(tmp_path):
+    """The add's batched write is in flight (slowed here) when the torrent is removed: the delete
+    waits for it, so no .torrent comes back after it."""
+    import time
+
+    (one,) = samples(tmp_path, 1)
+    content = dict(download_dir=tmp_path / "content")
+    async with session_of(tmp_path, "a", **content) as session:
+        write_batch = session.store.write_batch
+
+        def slow_write(*args):
+            time.sleep(0.3)
+            write_batch(*args)
+
+        session.store.write_batch = slow_write
+        t = await session.add(one.torrent_path, paused=True)
+        await trio.sleep(0.15)  # the writer has taken the batch
+        await session.remove(t)
+    assert list((tmp_path / "a" / "state" / "torrents").iterdir()) == []
+    async with session_of(tmp_path, "a", **content) as session:
+        assert session.torrents() == []
+
+
+async def test_an_add_is_on_disk_soon_after_it_returns(tmp_path):
+    """Without a clean stop (kill -9 a moment later), also after a periodic save has run."""
+    (one,) = samples(tmp_path, 1)
+    async with session_of(tmp_path, "a", download_dir=tmp_path / "content") as session:
+        await trio.sleep(0.1)
+        await session.save_changes()
+        t = await session.add(one.torrent_path, paused=True)
+        await trio.sleep(0.5)
+        torrents = tmp_path / "a" / "state" / "torrents"
+        assert sorted(p.name for p in torrents.iterdir()) == [f"{t.info_hash.hex()}.state",
+                                                             f"{t.info_hash.hex()}.torrent"]

@@ -47,7 +47,8 @@ class StateChanged(Event):
 
 @dataclass(frozen=True)
 class Progress(Event):
-    """Once a second while the torrent runs: where the transfer stands."""
+    """Once a second while the torrent runs and this changes (an idle torrent's says nothing
+    new, so it is not repeated): where the transfer stands."""
 
     kind: ClassVar[str] = "progress"
     done: int  # verified bytes of the wanted files

@@ -20,9 +20,16 @@ if TYPE_CHECKING:
 
 async def find_verified_pieces(torrent: Torrent, limiter: trio.CapacityLimiter) -> set[int]:
     """The pieces whose data on disk is known good; publishes CheckingProgress while hashing."""
+    good, _ = await check_existing(torrent, limiter)
+    return good
+
+
+async def check_existing(torrent: Torrent, limiter: trio.CapacityLimiter) -> tuple[set[int], set[int]]:
+    """(every piece known good, those of them that only hashing found: the resume record lacks them)."""
     storage, geometry = torrent.storage, torrent.geometry
     hashes = PieceHashes(torrent.info)  # SHA-1 and/or merkle, as the torrent has them
     good = {i for i in await storage.load_completed() if 0 <= i < torrent.num_pieces}
+    hashed: set[int] = set()
     candidates = [
         index
         for index in range(torrent.num_pieces)
@@ -38,6 +45,7 @@ async def find_verified_pieces(torrent: Torrent, limiter: trio.CapacityLimiter) 
                 data = await storage.read(geometry.piece_offset(index), geometry.piece_size(index))
                 if await trio.to_thread.run_sync(hashes.matches, index, data):
                     good.add(index)
+                    hashed.add(index)
             checked += 1
             if checked % 64 == 0 or checked == len(candidates):
                 torrent.events.publish(ev.CheckingProgress(trio.current_time(), checked, len(candidates)))
@@ -47,4 +55,4 @@ async def find_verified_pieces(torrent: Torrent, limiter: trio.CapacityLimiter) 
     async with trio.open_nursery() as nursery:
         for _ in range(max(1, min(len(candidates), int(limiter.total_tokens)))):
             nursery.start_soon(worker)
-    return good
+    return good, hashed

@@ -8,6 +8,7 @@ replace the peers that failed most.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,6 +91,14 @@ class Connector:
         delay = min(cap, first * 2 ** (known.failures - 1)) * (0.5 + self.torrent.rng.random())
         known.next_attempt = trio.current_time() + delay
 
+    def dialing(self) -> bool:
+        return any(k.connecting for k in self.known.values())
+
+    def next_attempt(self) -> float:
+        """When the next known peer may be dialed (inf: none may)."""
+        return min((k.next_attempt for k in self.known.values()
+                    if not (k.connecting or k.connected or k.retired)), default=math.inf)
+
     def connect_more(self, now: float, nursery: trio.Nursery) -> None:
         """Dial known peers that are due, while the torrent has room for more connections."""
         torrent = self.torrent
@@ -125,3 +134,4 @@ class Connector:
                                      True, dialed.leftover, known, dialed.encryption)
         finally:
             known.connecting = False
+            torrent.poke()  # the upkeep may be asleep: the next attempt's time changed

@@ -1,7 +1,7 @@
 """Snapshots of a torrent's state for views: plain data, computed on demand.
 
 `snapshot` is what a view draws from (called a few times a second at most); `progress_event` is
-the cheap subset the engine publishes once a second as an `events.Progress`.
+the cheap subset the engine publishes once a second (while it changes) as an `events.Progress`.
 """
 
 from __future__ import annotations

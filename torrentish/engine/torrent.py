@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from ipaddress import ip_address
 
 import trio
@@ -22,7 +23,7 @@ from torrentish.core.picker import Block, PiecePicker
 from torrentish.core.pipeline import PipelineLimits
 from torrentish.core.rates import RateMeter, TokenBucket, set_limits
 from torrentish import events as ev
-from torrentish.engine.checking import find_verified_pieces
+from torrentish.engine.checking import check_existing
 from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
 from torrentish.engine.hash_service import HashService
@@ -116,7 +117,12 @@ class Torrent:
         # finds are never sent.
         self._serving = False
         self._stopping = False  # run() is ending: its nursery takes no new task
-        self.resume_dirty = False
+        # An idle torrent (no peers, nothing to dial, nothing changed) has its upkeep asleep
+        # until one of these wakes it: a session seeds a thousand of them (see _tick_loop).
+        self._wake_tick = trio.Event()
+        self._peers_arrived = trio.Event()
+        self._resume_changed = trio.Event()
+        self._resume_dirty = False
         self.hash_limiter = trio.CapacityLimiter(2)
         # BEP 10: our local message ids are 1, 2, ... in registration order.
         self.extensions: dict[int, Extension] = {i + 1: e for i, e in enumerate(extensions)}
@@ -155,6 +161,22 @@ class Torrent:
     def known(self) -> dict[tuple[str, int], KnownPeer]:
         return self.connector.known
 
+    @property
+    def resume_dirty(self) -> bool:
+        """Verified pieces (or the file selection) changed since the resume data was saved."""
+        return self._resume_dirty
+
+    @resume_dirty.setter
+    def resume_dirty(self, dirty: bool) -> None:
+        self._resume_dirty = dirty
+        if dirty:
+            self._resume_changed.set()
+
+    def poke(self) -> None:
+        """Something changed that the once-a-second upkeep must see (a peer, an address, the
+        file selection): an idle torrent's upkeep wakes up."""
+        self._wake_tick.set()
+
     # --------------------------------------------------------------------------- lifecycle
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Check existing data, then serve peers until cancelled; saves resume state on exit."""
@@ -162,11 +184,14 @@ class Torrent:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                for index in await find_verified_pieces(self, self.hash_limiter):
+                good, hashed = await check_existing(self, self.hash_limiter)
+                for index in good:
                     self.have.add(index)
                     self.picker.piece_verified(index)
                     self.done_bytes += self.geometry.piece_size(index)
-                self.resume_dirty = True  # record what hashing found, so the next start trusts it
+                # Record what hashing found, so the next start trusts it (a record that already
+                # says it all is not written again: a thousand seeds starting would each write one).
+                self.resume_dirty = bool(hashed)
                 self._apply_file_selection()
                 self._set_state("seeding" if self.have.complete() else "downloading")
                 if self.settings.super_seed and self.have.complete():
@@ -220,6 +245,7 @@ class Torrent:
             self.completed = trio.Event()  # those who waited on the old one have seen it set
             self._set_state("downloading")
         self.resume_dirty = True
+        self.poke()
         for peer in list(self.peers.values()):
             self._peer_progress_changed(peer)
         self.refill_all()
@@ -247,6 +273,7 @@ class Torrent:
     def add_peers(self, addresses) -> None:
         if self.connector.add(addresses) and self._serving and not self._stopping:
             self.connector.connect_more(trio.current_time(), self._nursery)  # now, not next tick
+            self.poke()
 
     async def accept(self, stream, codec: PeerCodec, handshake: msg.Handshake, address, leftover,
                      encryption: str = "none") -> None:
@@ -309,6 +336,8 @@ class Torrent:
         peer = PeerConnection(self, stream, codec, address, peer_id, outgoing, now)
         peer.ban_key = self._ban_key(address, peer_id)
         self.peers[peer_id] = peer
+        self.poke()
+        self._peers_arrived.set()
         if known is not None:
             known.connected = True
             known.failures = 0
@@ -569,19 +598,43 @@ class Torrent:
 
     # --------------------------------------------------------------- periodic upkeep
     async def _tick_loop(self) -> None:
+        """Once a second: request and connection upkeep, and a Progress event when it moved.
+
+        A torrent with no peer, nothing being dialed and nothing changed since its last
+        Progress sleeps until poked (a connection, new addresses) or until its next dial
+        attempt is due: a thousand idle seeds cost no CPU."""
+        last = None
         while True:
             now = trio.current_time()
             for peer in list(self.peers.values()):
                 self.check_requests(peer, now)
                 self.fill_requests(peer)
             self.connector.connect_more(now, self._nursery)
-            self.events.publish(progress_event(self, now))
-            await trio.sleep(1.0)
+            progress = progress_event(self, now)
+            moved = last is None or replace(progress, time=last.time) != last
+            if moved:
+                self.events.publish(progress)
+                last = progress
+            if moved or self.peers or self.connector.dialing():
+                await trio.sleep(1.0)
+                continue
+            self._wake_tick = trio.Event()
+            with trio.move_on_at(self.connector.next_attempt()):
+                await self._wake_tick.wait()
 
     async def _resume_loop(self) -> None:
+        """Saves, at most every resume_interval, while verified pieces keep coming."""
         while True:
+            await self._resume_changed.wait()
             await trio.sleep(self.settings.resume_interval)
+            self._resume_changed = trio.Event()
             await self._save_resume()
+
+    async def wait_for_peers(self) -> None:
+        """Return once the torrent has a connection (at once if it has one)."""
+        while not self.peers:
+            self._peers_arrived = trio.Event()
+            await self._peers_arrived.wait()
 
     async def _save_resume(self) -> None:
         if not self.resume_dirty:

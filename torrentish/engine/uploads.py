@@ -192,5 +192,6 @@ class Uploads:
     async def run(self) -> None:
         """The BEP 3 rechoke round, every `rechoke_interval` seconds."""
         while True:
+            await self.torrent.wait_for_peers()  # without peers a round has nothing to do
             await trio.sleep(self.torrent.settings.rechoke_interval)
             self.rechoke(trio.current_time())

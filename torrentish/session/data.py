@@ -67,6 +67,22 @@ def move_content(info: Info, source: Path, target: Path) -> None:
     _copy_then_delete(info, source, target)
 
 
+def rename_item(top: Path, source: Path, target: Path) -> None:
+    """Rename one file or folder of a torrent at or below its content path `top` (`target` is
+    beside `source`); nothing to do if it is not on disk yet. StorageError when the target
+    exists or the way there passes a symbolic link."""
+    if not _exists(source):
+        return
+    if source != top and not _no_links_between(top, source):
+        raise StorageError(f"{source} is reached through a symbolic link: not renaming it")
+    if _exists(target):
+        raise StorageError(f"{target} exists already: not renaming over it")
+    try:
+        os.rename(source, target)
+    except OSError as error:
+        raise StorageError(f"cannot rename {source} to {target.name}: {error.strerror or error}") from None
+
+
 def _copy_then_delete(info: Info, source: Path, target: Path) -> None:
     pairs = [(s, target / s.relative_to(source)) if info.multi_file else (s, target)
              for s in torrent_files(info, source)]

@@ -27,6 +27,7 @@ from torrentish import events as ev
 from torrentish.errors import TorrentishError
 from torrentish.formats.metainfo import Info, Metainfo
 from torrentish.session.options import TorrentOptions
+from torrentish.session.renaming import renamed_info
 from torrentish.session.services import TorrentServices
 from torrentish.session.state import TorrentState
 from torrentish.storage.files import FileStorage
@@ -47,7 +48,8 @@ class ManagedTorrent(TorrentOptions):
         self._session = session
         self.options = state  # what is persisted (dates, totals, options)
         self.meta = meta
-        self.info: Info | None = meta.info if meta is not None else None
+        # The torrent's info with the files where renames put them (session/renaming.py).
+        self.info: Info | None = renamed_info(meta.info, state.file_paths) if meta is not None else None
         self.magnet = magnet
         self.resume_store = resume_store  # session/store.py TorrentRecord, a ResumeFile, or None
         self.content_override = content_path  # library callers (seed --data FILE): not persisted
@@ -111,6 +113,9 @@ class ManagedTorrent(TorrentOptions):
         if self._magnet_link is None or (self.info is not None and not self._magnet_has_info):
             self._magnet_link, self._magnet_has_info = self._make_magnet_link(), self.info is not None
         return self._magnet_link
+
+    def forget_magnet_link(self) -> None:
+        self._magnet_link = None  # its name changed
 
     def _make_magnet_link(self) -> str:
         from torrentish.formats.magnet import make_magnet
@@ -243,13 +248,16 @@ class ManagedTorrent(TorrentOptions):
     def corrupt_ever(self) -> int:
         return self.options.corrupt_ever + (self.engine.wasted if self.engine is not None else 0)
 
-    def tick(self, wall: float, elapsed: float) -> None:
-        """Once a second from the session: activity and time spent downloading or seeding."""
+    def tick(self, wall: float, elapsed: float) -> bool:
+        """At each pass of the session's scheduler: activity and time spent downloading or
+        seeding. True while the torrent trades (it has peers, or its traffic moved): the
+        scheduler then comes back within a second."""
         engine = self.engine
         if engine is None or self.phase != "running":
-            return
+            return False
         moved = engine.uploaded + engine.downloaded
-        if moved != self._seen_traffic:
+        active = moved != self._seen_traffic
+        if active:
             self._seen_traffic = moved
             self.last_activity = wall
             self.options.activity_date = int(wall)
@@ -258,6 +266,18 @@ class ManagedTorrent(TorrentOptions):
             self.options.seconds_seeding += round(elapsed)
         else:
             self.options.seconds_downloading += round(elapsed)
+        return active or bool(engine.peers)
+
+    def seconds_active(self) -> tuple[int, int]:
+        """(seconds downloading, seconds seeding), the time since the scheduler's last pass
+        included."""
+        o = self.options
+        if self.engine is None or self.phase != "running":
+            return o.seconds_downloading, o.seconds_seeding
+        pending = round(self._session.unaccounted_seconds())
+        if self.complete:
+            return o.seconds_downloading, o.seconds_seeding + pending
+        return o.seconds_downloading + pending, o.seconds_seeding
 
     def state_snapshot(self) -> TorrentState:
         """A copy of the options with the running totals folded in, for the record."""
@@ -433,9 +453,10 @@ class ManagedTorrent(TorrentOptions):
         """A magnet link's metadata arrived (session.fetch_metadata)."""
         from torrentish.session.state import fit_file_options
 
-        self.meta, self.info = meta, meta.info
+        self.meta = meta
         self._geometry = None
         fit_file_options(self.options, len(meta.info.files))
+        self.info = renamed_info(meta.info, self.options.file_paths)
         if self.pending_selection is not None:  # BEP 53 so=: the link's files only
             chosen = set(self.pending_selection)
             self.options.wanted = tuple(i in chosen for i in range(len(meta.info.files)))

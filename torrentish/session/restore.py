@@ -55,7 +55,9 @@ def _load_one(store: StateDir, info_hash: bytes):
         # A hybrid added by its v2 link is kept under its truncated v2 hash (BEP 52): either id fits.
         if meta is not None and info_hash not in meta.info.swarm_hashes:
             meta = None
-    limits = st.state_limits(len(meta.info.files), meta.info.num_pieces) if meta else st.state_limits(0, 0)
+    limits = st.state_limits(len(meta.info.files), meta.info.num_pieces,
+                             sum(len("/".join(f.path).encode()) + 8 for f in meta.info.files)) if meta \
+        else st.state_limits(0, 0)
     state = store.read_state(info_hash, limits)
     magnet = None
     if meta is None:

@@ -24,6 +24,7 @@ from torrentish.services.extensions.ut_pex import UtPex
 from torrentish.services.tracker.announcer import AnnounceSettings, Announcer, TrackerTiers, open_transport
 
 Address = tuple[str, int]
+DHT_SEED_LOOKUPS = 4  # seeds' DHT announces at once, over all torrents (downloads never wait)
 
 
 class TorrentServices:
@@ -54,6 +55,7 @@ class SessionServices:
         self.dht = None
         self.port_mapping = port_mapping
         self.ut_pex = UtPex() if pex else None
+        self.dht_seed_lookups = trio.CapacityLimiter(DHT_SEED_LOOKUPS)
         self._pex_torrents: set = set()  # running torrents that use our ut_pex
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -138,7 +140,7 @@ class SessionServices:
                 if self.dht is not None:
                     from torrentish.services.dht.service import DhtService
 
-                    nursery.start_soon(DhtService(self.dht), self.client, torrent)
+                    nursery.start_soon(DhtService(self.dht, seed_lookups=self.dht_seed_lookups), self.client, torrent)
                 if self.lsd is not None:
                     self.lsd.add(torrent)
             try:

@@ -5,8 +5,9 @@
         await session.stop(t); await session.start(t)
 
 Everything runs in the session's nursery: the listener (engine/client.py), the shared services
-(session/services.py), a scheduler that applies the queue and seeding limits once a second
-(session/policy.py) and saves what changed, and one task per torrent at work (managed.py), each
+(session/services.py), a scheduler that applies the queue and seeding limits after each change
+and once a second while a torrent trades (session/policy.py), a writer that saves records in
+batches (session/writer.py), and one task per torrent at work (managed.py), each
 under its own cancel scope. With a `state_dir` the torrents, their options and resume data are
 kept there (session/store.py) and come back at the next start; without one (`torrentish get`)
 nothing is kept but what a torrent's own resume file holds. docs/session.md has the whole API.
@@ -33,12 +34,18 @@ from torrentish.session.managed import ManagedTorrent
 from torrentish.session.services import SessionServices
 from torrentish.session.state import SessionState, TorrentState
 from torrentish.session.status import SessionStats, TorrentStatus, TransferTotals, torrent_status
+from torrentish.session.writer import BURST, RecordWriter
 
 __all__ = ["SessionConfig", "Session", "open_session", "DuplicateTorrent"]
 
 SAVE_INTERVAL = 5.0  # seconds between saves of records whose options changed
 TOTALS_SAVE_INTERVAL = 60.0  # and of those whose traffic totals (and activity date) moved
-TICK = 1.0
+TICK = 1.0  # while any torrent trades, or someone waits for a pass
+IDLE_TICK = 30.0  # while none does: a thousand idle seeds are not walked every second
+# Changes that come close together (an add of many torrents) share one pass: BURST (writer.py)
+# A pass walks every torrent (~20 us each): woken passes are spaced by this much per torrent on
+# top of BURST, so that a burst of changes to a large session costs it a few percent of a CPU.
+PASS_SPACING = 0.0002
 
 
 class DuplicateTorrent(TorrentishError):
@@ -63,6 +70,9 @@ class Session:
         self._queue: list[ManagedTorrent] = []  # queue order: first runs first
         self._wake = trio.Event()
         self._passed = trio.Event()
+        self._pass_waiters = 0
+        self._busy = True  # some torrent needs the once-a-second pass (see _scheduler)
+        self._last_pass = trio.current_time()
         self.check_limiter = trio.CapacityLimiter(max(1, config.check_concurrency))
         self.store = None
         self.saved = SessionState()  # totals of earlier sessions, ids, settings changed at runtime
@@ -71,6 +81,7 @@ class Session:
         self._last_save = self._last_totals_save = trio.current_time()
         self._session_dirty = False
         self._closing = False
+        self.writer = RecordWriter(self)  # records and .torrent files, written in batches
         self.services = SessionServices(
             client, lsd=config.lsd, dht=config.dht, pex=config.pex, trackers=config.trackers, host=config.host,
             dht_bootstrap=config.dht_bootstrap, rng=random.Random(rng.getrandbits(64)),
@@ -164,13 +175,14 @@ class Session:
         self._files_added += 1
         if self.store is not None:
             if added.torrent_bytes is not None:
-                await trio.to_thread.run_sync(self.store.write_metainfo, added.info_hash, added.torrent_bytes)
-            await self._save(t)
+                self.writer.queue_metainfo(added.info_hash, added.torrent_bytes)
+            self.writer.queue(t)
         self._register(t)
         if t.info is not None:
             t.needs_check = await trio.to_thread.run_sync(has_any_data, t.info, t.content_path)
         self.events.publish(ev.TorrentAdded(trio.current_time(), t.id, t.info_hash.hex(), t.name))
-        self._reschedule()
+        self._check_if_needed(t)  # (the check waits for the check limiter: no queue decides it)
+        self.wake()  # the scheduler's pass starts it: one pass for a burst of adds, not one walk each
         return t
 
     def _managed(self, state: TorrentState, meta, magnet, *, resume_path: Path | None = None,
@@ -260,10 +272,12 @@ class Session:
         self._by_id.pop(t.id, None)
         self._queue.remove(t)
         self._renumber_queue()
-        if hasattr(t.resume_store, "removed"):
-            t.resume_store.removed = True
+        self.writer.forget(t.info_hash)
+        if hasattr(t.resume_store, "mark_removed"):
+            t.resume_store.mark_removed()
         if self.store is not None:
-            await trio.to_thread.run_sync(self.store.delete, t.info_hash)
+            async with self.writer.lock:  # a batch in flight may hold its .torrent: not after the delete
+                await trio.to_thread.run_sync(self.store.delete, t.info_hash)
         if delete_data and t.info is not None and t.content_path is not None:
             from torrentish.session.data import delete_content
 
@@ -288,6 +302,39 @@ class Session:
                     t.resume_store.forget_resume()
             t.options.download_dir = str(directory)
             t.content_override = None
+            t.dirty = True
+        finally:
+            t.held = False
+            await self._save(t)
+            self._reschedule()
+
+    async def rename_path(self, t: ManagedTorrent, path: str, name: str) -> None:
+        """Rename a file or folder of the torrent (`path` as its files list names it, "name/dir"),
+        on disk too; renaming the first component renames the torrent. It stops meanwhile and
+        resumes without a check. Kept across restarts. TorrentishError (one line) for a path the
+        torrent lacks, a name that is not one plain name, or a target that exists."""
+        from torrentish.session import renaming
+        from torrentish.session.data import rename_item
+
+        if t.info is None:
+            raise TorrentishError("the torrent's files are not known yet (no metadata)")
+        paths = renaming.original_paths(t.info)
+        renamed = renaming.rename(paths, path, name)
+        if renamed == paths:
+            return
+        old = tuple(path.split("/"))
+        top = t.content_path
+        source = top.joinpath(*old[1:]) if t.info.multi_file else top
+        target = source.parent / name
+        t.held = True
+        await t.stop_task()
+        try:
+            await trio.to_thread.run_sync(rename_item, top, source, target)
+            t.options.file_paths = tuple("/".join(p) for p in renamed)
+            t.info = renaming.renamed_info(t.meta.info, t.options.file_paths)
+            if len(old) == 1 and t.content_override is not None:
+                t.content_override = target
+            t.forget_magnet_link()
             t.dirty = True
         finally:
             t.held = False
@@ -357,8 +404,7 @@ class Session:
                     t.dirty = True
                     t.cancel_task()
         for t in self._queue:
-            if t.needs_check and not t.task_running() and t.info is not None and not t.error and not t.held:
-                t.start_task(self._nursery, "check")
+            self._check_if_needed(t)
         entries = [policy.QueueEntry(t, t.options.queue_position, t.complete, t.running, t.options.forced)
                    for t in self._queue if t.wants_run and not t.needs_check and not t.error and not t.held]
         run = policy.plan_queue(entries, config.max_active_downloads, config.max_active_seeds)
@@ -372,26 +418,58 @@ class Session:
             if not t.wants_run and t.running:
                 t.cancel_task()
 
+    def _check_if_needed(self, t: ManagedTorrent) -> None:
+        if t.needs_check and not t.task_running() and t.info is not None and not t.error and not t.held:
+            t.start_task(self._nursery, "check")
+
     async def next_pass(self) -> None:
         """Wait until the scheduler has looked at every torrent again (after any change, or a
         second at most): for callers waiting on a state, without polling."""
-        await self._passed.wait()
+        self._pass_waiters += 1
+        try:
+            await self._passed.wait()
+        finally:
+            self._pass_waiters -= 1
+
+    def unaccounted_seconds(self) -> float:
+        """Running time since the last pass, not yet in the torrents' seconds_seeding/_downloading."""
+        return trio.current_time() - self._last_pass
+
+    def _pause(self, wall: float) -> float:
+        """How long the scheduler may sleep if nothing wakes it. A second while a torrent
+        trades (activity, seconds seeding, ratio limits) or a record waits to be written;
+        else until the next idle limit is due, IDLE_TICK at most."""
+        if self._busy or self._pass_waiters:
+            return TICK
+        pause = IDLE_TICK
+        for t in self._queue:
+            if t.dirty:
+                return TICK
+            if t.running and t.complete:
+                minutes = t.idle_limit()
+                if minutes is not None:
+                    pause = min(pause, max(TICK, t.last_activity + minutes * 60 - wall))
+        return pause
 
     async def _scheduler(self) -> None:
         last = trio.current_time()
         while True:
-            with trio.move_on_after(TICK):
+            with trio.move_on_after(self._pause(self.wall_time())):
                 await self._wake.wait()
+                if not self._pass_waiters:  # (one who waits, get or seed, wants the pass now)
+                    await trio.sleep(BURST + PASS_SPACING * len(self._queue))
             self._wake = trio.Event()
             passed, self._passed = self._passed, trio.Event()
             now = trio.current_time()
             wall = self.wall_time()
+            busy = False
             for t in self._queue:
-                t.tick(wall, now - last)
-            last = now
+                busy = t.tick(wall, now - last) or busy
+            self._busy = busy
+            last = self._last_pass = now
             self._reschedule()
             passed.set()
-            if now - self._last_save >= SAVE_INTERVAL:
+            if now - self._last_save >= SAVE_INTERVAL or (not busy and now - self._last_save >= TICK):
                 self._last_save = now
                 totals = now - self._last_totals_save >= TOTALS_SAVE_INTERVAL
                 if totals:
@@ -419,9 +497,10 @@ class Session:
     async def save_changes(self, *, totals: bool = True) -> None:
         """Write the records whose options changed, and with `totals` those whose traffic
         totals moved (a busy seed's would otherwise be rewritten every few seconds)."""
-        for t in list(self._queue):
+        for t in self._queue:
             if t.dirty or (totals and t.totals_dirty):
-                await self._save(t)
+                self.writer.queue(t)
+        await self.writer.flush()
         if self.store is not None and (totals or self._session_dirty):
             self._session_dirty = False
             await trio.to_thread.run_sync(self.store.write_session, self._session_record())
@@ -478,6 +557,7 @@ async def open_session(config: SessionConfig, *, network=None, rng: random.Rando
             session._apply_speed()
             await nursery.start(session.services.run)
             nursery.start_soon(session._scheduler)
+            nursery.start_soon(session.writer.run)
             session._reschedule()
             try:
                 yield session

@@ -23,6 +23,7 @@ MAX_LABEL_LENGTH = 256
 MAX_TEXT = 4096  # paths, magnet links, error messages
 MAX_ID = 2**31 - 1
 OPTIONS_ROOM = 64 * 1024  # bytes a record needs besides its per-file lists and resume data
+RENAME_ROOM = 256  # bytes per file a renamed path may take beyond the torrent's own
 SESSION_LIMITS = bencoding.Limits(max_size=64 * 1024, max_depth=3, max_items=1000, max_int_digits=20)
 MAX_COUNTER = 2**62
 
@@ -61,6 +62,7 @@ class TorrentState:
     sequential: bool = False
     priorities: tuple[int, ...] = ()  # per file of the info dictionary: -1, 0, 1; () = all normal
     wanted: tuple[bool, ...] = ()  # per file; () = all wanted
+    file_paths: tuple[str, ...] = ()  # per file, "name/dir/file" after renames; () = as the torrent names them
     error_string: str = ""  # the local error that stopped it, if any
     resume: dict | None = field(default=None, repr=False)  # FileStorage's completion record
 
@@ -113,6 +115,18 @@ def _wanted(value: object) -> tuple[bool, ...]:
     return tuple(_flag(v) for v in value)
 
 
+def _file_paths(value: object) -> tuple[str, ...]:
+    from torrentish.session.renaming import safe_component
+
+    if type(value) is not list:
+        raise ValueError
+    check = _text()
+    paths = tuple(check(v) for v in value)
+    if not all(all(safe_component(c) for c in p.split("/")) for p in paths):
+        raise ValueError
+    return paths
+
+
 def _resume(value: object) -> dict:
     if type(value) is not dict:
         raise ValueError
@@ -151,18 +165,21 @@ _CHECKS = {
     "sequential": _flag,
     "priorities": _priorities,
     "wanted": _wanted,
+    "file_paths": _file_paths,
     "error_string": _text(),
     "resume": _resume,
 }
 
 
-def state_limits(file_count: int, num_pieces: int) -> bencoding.Limits:
-    """What a record of a torrent with this many files and pieces may take (0, 0: no metadata yet)."""
+def state_limits(file_count: int, num_pieces: int, path_bytes: int = 0) -> bencoding.Limits:
+    """What a record of a torrent with this many files and pieces may take (0, 0: no metadata
+    yet); `path_bytes`, the length of its paths, leaves room for renamed ones."""
     per_file = 48 + 8  # file_sizes and file_mtimes in the resume part, priorities and wanted
+    renamed = path_bytes + RENAME_ROOM * file_count if path_bytes else 0
     return bencoding.Limits(
-        max_size=OPTIONS_ROOM + (num_pieces + 7) // 8 + per_file * file_count,
+        max_size=OPTIONS_ROOM + (num_pieces + 7) // 8 + per_file * file_count + renamed,
         max_depth=4,
-        max_items=4 * file_count + MAX_LABELS + 200,
+        max_items=5 * file_count + MAX_LABELS + 200,
         max_int_digits=20,
     )
 
@@ -211,6 +228,8 @@ def fit_file_options(state: TorrentState, file_count: int) -> None:
         state.priorities = ()
     if len(state.wanted) != file_count:
         state.wanted = ()
+    if len(state.file_paths) != file_count:
+        state.file_paths = ()
 
 
 @dataclass

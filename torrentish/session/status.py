@@ -125,6 +125,7 @@ def torrent_status(t: ManagedTorrent, now: float, wall: float, *, files: bool = 
                    trackers: bool = True, pieces: bool = True) -> TorrentStatus:
     """`now` is trio's clock (rates), `wall` the wall clock (dates)."""
     info, have, engine, o = t.info, t.have, t.engine, t.options
+    seconds = t.seconds_active()
     state = t.state
     total = wanted_total = done_wanted = done_all = 0
     file_list: tuple[FileStatus, ...] = ()
@@ -160,7 +161,7 @@ def torrent_status(t: ManagedTorrent, now: float, wall: float, *, files: bool = 
         up_limit=o.up_limit, up_limited=o.up_limited, down_limit=o.down_limit, down_limited=o.down_limited,
         honors_session=o.honors_session, ratio_mode=o.ratio_mode, ratio_limit=o.ratio_limit_milli / 1000,
         idle_mode=o.idle_mode, idle_limit=o.idle_limit,
-        seconds_downloading=o.seconds_downloading, seconds_seeding=o.seconds_seeding,
+        seconds_downloading=seconds[0], seconds_seeding=seconds[1],
         comment=(meta.comment or "") if meta is not None else "",
         creator=(meta.created_by or "") if meta is not None else "",
         date_created=(meta.creation_date or 0) if meta is not None else 0,

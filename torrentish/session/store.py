@@ -7,20 +7,24 @@
                                          (state.TorrentState)
 
 Every write replaces its file atomically (a temporary file, fsync, rename, fsync of the
-directory), so a kill -9 at any moment leaves either the old or the new content. Reads are
+directory), so a kill -9 at any moment leaves either the old or the new content. Many records
+written at once (a burst of adds) share one flush: `write_batch` writes every temporary file,
+syncs them, and only then renames them and syncs the directory. Reads are
 bounded; names that are not a 40-digit hex info hash are ignored. All methods block (file I/O):
 the session calls them in worker threads.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from contextlib import suppress
 from pathlib import Path
 
 from torrentish.formats.bencoding import TORRENT_LIMITS, Limits
 from torrentish.session import state as st
-from torrentish.storage.files import write_atomically
+from torrentish.storage.files import fsync_dir, write_atomically
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -85,6 +89,35 @@ class StateDir:
         with self._guard:
             self._locks.pop(info_hash, None)
 
+    def write_batch(self, metainfos: dict[bytes, bytes], records: list[TorrentRecord]) -> None:
+        """Write .torrent files and records together, each atomically as write_atomically
+        would, with one journal commit for all instead of one each. A record written
+        meanwhile by its storage (newer resume data) is not replaced by ours."""
+        self.torrents.mkdir(parents=True, exist_ok=True)
+        staged: list[tuple[Path, str, TorrentRecord | None, int]] = []
+        try:
+            for info_hash, data in metainfos.items():
+                path = self._path(info_hash, ".torrent")
+                staged.append((path, _stage(path, data), None, 0))
+            for record in records:
+                encoded = record.encode()
+                if encoded is not None:
+                    path = self._path(record.options.info_hash, ".state")
+                    staged.append((path, _stage(path, encoded[1]), record, encoded[0]))
+            for _, temporary, _, _ in staged:
+                _fsync_path(temporary)  # the first commits them all; the others find little to do
+            for path, temporary, record, version in staged:
+                if record is None:
+                    os.replace(temporary, path)
+                elif not record.commit(version, lambda: os.replace(temporary, path)):
+                    os.unlink(temporary)
+        except BaseException:
+            for _, temporary, _, _ in staged:
+                with suppress(OSError):
+                    os.unlink(temporary)
+            raise
+        fsync_dir(self.torrents)
+
     # -- the session record ---------------------------------------------------------------------
     def read_session(self) -> st.SessionState | None:
         data = self._read(self.root / "session.state", st.SESSION_LIMITS.max_size)
@@ -106,6 +139,7 @@ class TorrentRecord:
         self.resume: dict | None = options.resume
         self.removed = False  # set before the files are deleted: no write may bring them back
         self._lock = threading.Lock()
+        self._version = 0  # writes so far: a batched write staged before a newer one is dropped
 
     def __str__(self) -> str:
         return str(self.store._path(self.options.info_hash, ".state"))
@@ -128,9 +162,49 @@ class TorrentRecord:
         with self._lock:
             self._write()
 
+    def mark_removed(self) -> None:
+        with self._lock:
+            self.removed = True
+
     def _write(self) -> None:
         if self.removed:
             return
         options = self.options
         options.resume = self.resume
         self.store.write_state(options)
+        self._version += 1
+
+    # for StateDir.write_batch
+    def encode(self) -> tuple[int, bytes] | None:
+        """(version, the record's bytes), or None once removed."""
+        with self._lock:
+            if self.removed:
+                return None
+            self.options.resume = self.resume
+            return self._version, st.encode_torrent_state(self.options)
+
+    def commit(self, version: int, replace) -> bool:
+        """Put the staged write in place (`replace`) unless the record was removed or written
+        since it was encoded."""
+        with self._lock:
+            if self.removed or self._version != version:
+                return False
+            replace()
+            self._version += 1
+            return True
+
+
+def _stage(path: Path, data: bytes) -> str:
+    """A temporary file beside `path` holding `data` (not synced yet)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return temporary
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -350,7 +350,7 @@ class FileStorage(Storage):
             with self._use(index, create=False) as fd:
                 os.fsync(fd)  # per inode: also flushes writes made through an evicted fd
         for directory in sorted(new_dirs):
-            _fsync_dir(directory)
+            fsync_dir(directory)
 
     # -- the resume record -------------------------------------------------------------------
 
@@ -458,10 +458,10 @@ def write_atomically(path: Path, data: bytes) -> None:
         with suppress(OSError):
             os.unlink(temporary)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Make a directory's entries (new files, renames) durable; a no-op where that is unsupported."""
     try:
         fd = os.open(directory, os.O_RDONLY | _DIRECTORY | _CLOEXEC)

@@ -31,14 +31,20 @@ Address = tuple[str, int]
 ANNOUNCE_INTERVAL = 15 * 60.0  # BEP 5 tokens live 10 minutes; announcements are kept ~30
 SEARCH_INTERVAL = 15.0  # first retry while a torrent has no peers; doubles up to the announce interval
 ENOUGH_PEERS = 10  # with this many connected, the regular interval is enough
-JOIN_RETRY = 2.0  # while our routing table is empty (a lookup then costs nothing)
+JOIN_RETRY = 2.0  # while our routing table is empty (a lookup then costs nothing); doubles up to
+MAX_JOIN_RETRY = 60.0  # this: a thousand seeds on a host that cannot reach the DHT do not poll it
 
 
 class DhtService:
     def __init__(self, node: DhtNode | None = None, *, config: DhtConfig | None = None,
-                 announce_interval: float = ANNOUNCE_INTERVAL, search_interval: float = SEARCH_INTERVAL):
+                 announce_interval: float = ANNOUNCE_INTERVAL, search_interval: float = SEARCH_INTERVAL,
+                 seed_lookups: trio.CapacityLimiter | None = None):
         self.node = node
         self.config = config
+        # Shared by a session's torrents: complete ones announce through these few slots, so a
+        # thousand seeds starting at once do not run a thousand lookups at once (downloads,
+        # which need peers, never wait for them).
+        self.seed_lookups = seed_lookups
         self.announce_interval = announce_interval
         self.search_interval = search_interval
 
@@ -60,18 +66,21 @@ class DhtService:
                 if handshake is not None and handshake.supports_dht:
                     peer.send(wire.encode(msg.Port(node.port)))
             delay = self.search_interval / 2  # doubled before its first use
+            join_retry = JOIN_RETRY
             while True:
-                result, accepted = await node.announce(torrent.info_hash, client.announce_port)
+                result, accepted = await self._announce(node, client, torrent, torrent.info_hash)
                 peers = list(result.peers)
                 for other in getattr(torrent.info, "swarm_hashes", ())[1:]:  # a hybrid's v2 swarm (BEP 52)
-                    peers += (await node.announce(other, client.announce_port))[0].peers
+                    peers += (await self._announce(node, client, torrent, other))[0].peers
                 found = list(dict.fromkeys(p for p in peers if p not in torrent.known))
                 if found:
                     torrent.add_peers(found)
                     torrent.events.publish(ev.PeersFound(trio.current_time(), "dht", len(found)))
                 if not accepted and not any(len(table) for table in node.tables.values()):
-                    await trio.sleep(JOIN_RETRY)  # nobody to announce to yet: try again once we know someone
+                    await trio.sleep(join_retry)  # nobody to announce to yet: try again once we know someone
+                    join_retry = min(join_retry * 2, MAX_JOIN_RETRY)
                     continue
+                join_retry = JOIN_RETRY
                 if torrent.completed.is_set() or len(torrent.peers) >= ENOUGH_PEERS:
                     delay = self.announce_interval
                 else:
@@ -80,6 +89,13 @@ class DhtService:
         finally:
             torrent.dht_port = None
             torrent.on_dht_node = None
+
+
+    async def _announce(self, node: DhtNode, client: Any, torrent: Any, info_hash: bytes):
+        if self.seed_lookups is None or not torrent.completed.is_set():
+            return await node.announce(info_hash, client.announce_port)
+        async with self.seed_lookups:
+            return await node.announce(info_hash, client.announce_port)
 
 
 def dht_peer_source(node: DhtNode, *, first_retry: float = 1.0, max_retry: float = 120.0):
