@@ -50,6 +50,9 @@ STRATEGIES = ("rarest", "random", "sequential")
 ENDGAME_MAX_REQUESTS = 3  # outstanding requests for one block, from different peers, in endgame
 DEFAULT_OPEN_BYTES = 64 * 1024 * 1024  # memory the engine may spend buffering open pieces
 MIN_OPEN_PIECES = 8  # never fewer open pieces than this, whatever the piece length
+# A peer holding fewer than 1/SPARSE_PEER of the pieces a walk would visit: candidates come from
+# its own pieces, sorted into the walk's order, rather than from the walk (PiecePicker._candidates).
+SPARSE_PEER = 4
 
 FREE, REQUESTED, RECEIVED = 0, 1, 2
 
@@ -383,10 +386,22 @@ class PiecePicker:
             # Random first: any piece will do to have something to trade soon.
             n = len(key_of)
             start = self._rng.randrange(n)
+            if bits.count() * SPARSE_PEER < n:  # the same order, from the peer's few pieces
+                yield from sorted((i for i in bits if key_of[i] is not None),
+                                  key=lambda i: (i - start) % n)
+                return
             for k in range(n):
                 i = (start + k) % n
                 if key_of[i] is not None and i in bits:
                     yield i
+        elif not bits.complete() and bits.count() * SPARSE_PEER < self._bucketed:
+            # A peer with few of the pieces we could open (a newcomer; a flash crowd's leechers
+            # early on; one that has little we lack): walking every bucket would test ours
+            # against its bitfield one by one, mostly in vain. Its own pieces, put in the order
+            # of the walk (bucket key, then place in the bucket), are the same candidates.
+            place = self._pos if not self._sequential else range(len(key_of))
+            yield from sorted((i for i in bits if key_of[i] is not None),
+                              key=lambda i: (key_of[i], place[i]))
         else:
             full = bits.complete()
             for key in self._keys:
