@@ -50,8 +50,9 @@ STRATEGIES = ("rarest", "random", "sequential")
 ENDGAME_MAX_REQUESTS = 3  # outstanding requests for one block, from different peers, in endgame
 DEFAULT_OPEN_BYTES = 64 * 1024 * 1024  # memory the engine may spend buffering open pieces
 MIN_OPEN_PIECES = 8  # never fewer open pieces than this, whatever the piece length
-# A peer holding fewer than 1/SPARSE_PEER of the pieces a walk would visit: candidates come from
-# its own pieces, sorted into the walk's order, rather than from the walk (PiecePicker._candidates).
+# A scan for candidates that has tested SPARSE_PEER times as many of our pieces as the peer has
+# pieces finds the rest from the peer's own pieces, sorted into the scan's order: the same
+# candidates, at a cost bounded by the peer's pieces rather than ours (PiecePicker._candidates).
 SPARSE_PEER = 4
 
 FREE, REQUESTED, RECEIVED = 0, 1, 2
@@ -386,31 +387,41 @@ class PiecePicker:
             # Random first: any piece will do to have something to trade soon.
             n = len(key_of)
             start = self._rng.randrange(n)
-            if bits.count() * SPARSE_PEER < n:  # the same order, from the peer's few pieces
-                yield from sorted((i for i in bits if key_of[i] is not None),
-                                  key=lambda i: (i - start) % n)
-                return
+            budget = bits.count() * SPARSE_PEER
             for k in range(n):
                 i = (start + k) % n
                 if key_of[i] is not None and i in bits:
                     yield i
-        elif not bits.complete() and bits.count() * SPARSE_PEER < self._bucketed:
-            # A peer with few of the pieces we could open (a newcomer; a flash crowd's leechers
-            # early on; one that has little we lack): walking every bucket would test ours
-            # against its bitfield one by one, mostly in vain. Its own pieces, put in the order
-            # of the walk (bucket key, then place in the bucket), are the same candidates.
-            place = self._pos if not self._sequential else range(len(key_of))
-            yield from sorted((i for i in bits if key_of[i] is not None),
-                              key=lambda i: (key_of[i], place[i]))
+                budget -= 1
+                if budget < 0:  # the rest from the peer's own pieces, in the scan's order
+                    yield from sorted((j for j in bits if key_of[j] is not None and (j - start) % n > k),
+                                      key=lambda j: (j - start) % n)
+                    return
         elif bits.complete():
             for key in self._keys:
                 yield from self._buckets[key]
         else:
             wire = bits.to_bytes()  # a byte and a mask per test, not a method call
+            budget = bits.count() * SPARSE_PEER
             for key in self._keys:
-                for i in self._buckets[key]:
+                bucket = self._buckets[key]
+                for place, i in enumerate(bucket):
                     if wire[i >> 3] & (0x80 >> (i & 7)):
                         yield i
+                    budget -= 1
+                    if budget < 0:
+                        yield from self._sparse_rest(bits, key, i if self._sequential else place)
+                        return
+
+    def _sparse_rest(self, bits: Bitfield, key: tuple[int, int], place: int) -> list[int]:
+        """The bucketed pieces the peer has that the bucket walk would meet after the piece at
+        ``place`` (its index in a sequential bucket, its position in others) of bucket ``key``:
+        the peer's own pieces, sorted into the walk's order (bucket key, then place)."""
+        key_of = self._key_of
+        places = range(len(key_of)) if self._sequential else self._pos
+        mark = (key, place)
+        return sorted((j for j in bits if key_of[j] is not None and (key_of[j], places[j]) > mark),
+                      key=lambda j: (key_of[j], places[j]))
 
     def _best_bucket_key(self) -> tuple[int, int] | None:
         """The key of the best non-empty bucket (emptied buckets keep their keys)."""
