@@ -50,6 +50,10 @@ STRATEGIES = ("rarest", "random", "sequential")
 ENDGAME_MAX_REQUESTS = 3  # outstanding requests for one block, from different peers, in endgame
 DEFAULT_OPEN_BYTES = 64 * 1024 * 1024  # memory the engine may spend buffering open pieces
 MIN_OPEN_PIECES = 8  # never fewer open pieces than this, whatever the piece length
+# A scan for candidates that has tested SPARSE_PEER times as many of our pieces as the peer has
+# pieces finds the rest from the peer's own pieces, sorted into the scan's order: the same
+# candidates, at a cost bounded by the peer's pieces rather than ours (PiecePicker._candidates).
+SPARSE_PEER = 4
 
 FREE, REQUESTED, RECEIVED = 0, 1, 2
 
@@ -383,16 +387,41 @@ class PiecePicker:
             # Random first: any piece will do to have something to trade soon.
             n = len(key_of)
             start = self._rng.randrange(n)
+            budget = bits.count() * SPARSE_PEER
             for k in range(n):
                 i = (start + k) % n
                 if key_of[i] is not None and i in bits:
                     yield i
-        else:
-            full = bits.complete()
+                budget -= 1
+                if budget < 0:  # the rest from the peer's own pieces, in the scan's order
+                    yield from sorted((j for j in bits if key_of[j] is not None and (j - start) % n > k),
+                                      key=lambda j: (j - start) % n)
+                    return
+        elif bits.complete():
             for key in self._keys:
-                for i in self._buckets[key]:
-                    if full or i in bits:
+                yield from self._buckets[key]
+        else:
+            wire = bits.to_bytes()  # a byte and a mask per test, not a method call
+            budget = bits.count() * SPARSE_PEER
+            for key in self._keys:
+                bucket = self._buckets[key]
+                for place, i in enumerate(bucket):
+                    if wire[i >> 3] & (0x80 >> (i & 7)):
                         yield i
+                    budget -= 1
+                    if budget < 0:
+                        yield from self._sparse_rest(bits, key, i if self._sequential else place)
+                        return
+
+    def _sparse_rest(self, bits: Bitfield, key: tuple[int, int], place: int) -> list[int]:
+        """The bucketed pieces the peer has that the bucket walk would meet after the piece at
+        ``place`` (its index in a sequential bucket, its position in others) of bucket ``key``:
+        the peer's own pieces, sorted into the walk's order (bucket key, then place)."""
+        key_of = self._key_of
+        places = range(len(key_of)) if self._sequential else self._pos
+        mark = (key, place)
+        return sorted((j for j in bits if key_of[j] is not None and (key_of[j], places[j]) > mark),
+                      key=lambda j: (key_of[j], places[j]))
 
     def _best_bucket_key(self) -> tuple[int, int] | None:
         """The key of the best non-empty bucket (emptied buckets keep their keys)."""

@@ -48,7 +48,7 @@ ROLES = ("seed", "leecher")
 ARRIVALS = ("flash", "poisson")
 DEPARTURES = ("stay", "leave", "linger")
 CLIENTS = ("torrentish", "libtorrent", "aria2")  # the last two: --real only
-MAX_PEERS = 5000
+MAX_PEERS = 20000  # a bound on what a scenario file may ask for (10,001: bench/swarm/large-10000.toml)
 
 
 class ScenarioError(TorrentishError):
