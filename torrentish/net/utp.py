@@ -259,7 +259,7 @@ class UtpEndpoint:
         address = (host, port)
         if address in self._punching or self._handler is None:
             raise OSError(f"uTP punch to {host}:{port}: " + ("under way" if self._handler else "not listening"))
-        if any(e.address == address and not e.conn.done for e in self.connections.values()):
+        if any(e.address == address and e.conn.connected for e in self.connections.values()):
             await trio.lowlevel.checkpoint()
             return None  # its SYN came before we began: that connection went to the listener
         entry: _Entry | None = None

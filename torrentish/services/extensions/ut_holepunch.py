@@ -46,7 +46,7 @@ class Punches:
         self.retry_interval = retry_interval
         self.per_minute = per_minute
         self._received: dict[Any, deque] = {}
-        self._tried: dict[Address, float] = {}
+        self._tried: dict[tuple[str, Address], float] = {}
 
     def message_from(self, peer: Any, now: float) -> bool:
         """Count a message from ``peer``; False once it sent more than ``per_minute`` in a minute."""
@@ -56,14 +56,16 @@ class Punches:
         times.append(now)
         return len(times) <= self.per_minute
 
-    def may_try(self, target: Address, now: float) -> bool:
-        """True (and remembered) unless ``target`` was tried within ``retry_interval``."""
-        last = self._tried.get(target)
+    def may_try(self, step: str, target: Address, now: float) -> bool:
+        """True (and remembered) unless ``step`` (rendezvous, connect) was taken for ``target``
+        within ``retry_interval``."""
+        key = (step, target)
+        last = self._tried.get(key)
         if last is not None and now < last + self.retry_interval:
             return False
         if len(self._tried) > 4096:  # forget old attempts rather than grow without bound
             self._tried = {a: t for a, t in self._tried.items() if now < t + self.retry_interval}
-        self._tried[target] = now
+        self._tried[key] = now
         return True
 
     def forget_peer(self, peer: Any) -> None:
@@ -128,7 +130,7 @@ class UtHolepunch:
         if torrent.info.private or not self._can_punch(torrent) or target in connected_addresses(torrent.peers.values()):
             return False
         relays = [p for p in torrent.peers.values() if p.extension_ids.get(self.name)]
-        if not relays or not self.limits.may_try(target, now):
+        if not relays or not self.limits.may_try("rendezvous", target, now):
             return False
         relay = torrent.rng.choice(relays)
         torrent.send_extended(relay, self.name, hp.encode(hp.Holepunch(hp.RENDEZVOUS, target)))
@@ -141,7 +143,7 @@ class UtHolepunch:
         if (torrent.info.private or nursery is None or not self._can_punch(torrent)
                 or not usable_address(address[0], address[1], relay.address[0])
                 or address in connected_addresses(torrent.peers.values())
-                or not self.limits.may_try(address, now)):
+                or not self.limits.may_try("connect", address, now)):
             return
         torrent.events.publish(ev.Holepunch(now, "connect", address, relay.address))
         nursery.start_soon(self._punch, torrent, address, relay.address)
