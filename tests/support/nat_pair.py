@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tests.support import ManagedProcess, require_tool
-from tests.support.netns import delete_namespaces, require_netns
+from tests.support.netns import NamespaceSet, require_netns
 
 _counter = itertools.count()
 
@@ -70,24 +70,13 @@ def _run(*argv: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
-class NatPair:
+class NatPair(NamespaceSet):
     def __init__(self, *, symmetric: bool = False):
         tag = f"hp{os.getpid()}x{next(_counter)}"
         self.roles = ("wan", "router1", "home1", "router2", "home2")
         self.names = {role: f"{tag}{role[0]}{role[-1]}" for role in self.roles}
         self.symmetric = symmetric
         self._made: list[str] = []
-
-    def __enter__(self) -> "NatPair":
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def _build(self) -> None:
         n = self.names
@@ -111,10 +100,6 @@ class NatPair:
             _run("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
             flags = "fully-random" if self.symmetric and i == 2 else ""
             _run("ip", "netns", "exec", router, "nft", "-f", "-", stdin=_RULES.format(flags=flags))
-
-    def close(self) -> None:
-        delete_namespaces(reversed(self._made))
-        self._made.clear()
 
     def process(self, role: str, label: str, argv: Sequence[str], log_dir: Path, **kwargs) -> ManagedProcess:
         """A ManagedProcess running ``argv`` in the namespace of ``role``."""
