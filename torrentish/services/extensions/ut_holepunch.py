@@ -8,8 +8,9 @@ the extension and, as a transfer service (``run``), the owner of the tasks it st
   ut_holepunch gets a ``connect`` to each naming the other; otherwise an ``error`` back
   (NoSuchPeer, NotConnected, NoSupport, NoSelf). Only peers connected right now are named: we
   never relay for an address we merely heard of.
-- initiator: when dialing an address the torrent knows (a tracker's, PEX's, --peer) fails, a
-  ``rendezvous`` for it goes to a connected peer that speaks ut_holepunch.
+- initiator: when dialing an address the torrent knows (a tracker's, PEX's, --peer) fails
+  (the ``on_connect_failed`` hook), a ``rendezvous`` for it goes to a connected peer that speaks
+  ut_holepunch.
 - on ``connect``: a simultaneous uTP open to the named address (net/utp.py ``punch``); the side
   whose SYN wins does the BitTorrent handshake as the dialer, the other gets it as an incoming
   connection.
@@ -74,7 +75,7 @@ class Punches:
 
 class UtHolepunch:
     """The ut_holepunch extension of one or more torrents (``run`` is its service for each: it
-    watches the torrent's connect failures and owns its punches)."""
+    owns the torrent's punches)."""
 
     name = UT_HOLEPUNCH
 
@@ -177,16 +178,15 @@ class UtHolepunch:
                                  dialed.leftover, known, dialed.encryption)
 
     # -- service -----------------------------------------------------------------------------
+    def on_connect_failed(self, torrent: Any, address: Address, now: float) -> None:
+        self.rendezvous(torrent, address, now)
+
     async def run(self, client: Any, torrent: Any) -> None:
-        """Transfer service: own the punches, and answer failed dials with a rendezvous."""
-        events = torrent.events.subscribe()
+        """Transfer service: the nursery of the torrent's punches, while it runs."""
         async with trio.open_nursery() as nursery:
             self._nurseries[id(torrent)] = nursery
             try:
-                async with events:
-                    async for event in events:
-                        if isinstance(event, ev.ConnectFailed) and event.address in torrent.connector.known:
-                            self.rendezvous(torrent, event.address, event.time)
+                await trio.sleep_forever()
             finally:
                 del self._nurseries[id(torrent)]
 
