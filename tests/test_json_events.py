@@ -40,6 +40,8 @@ SAMPLES = [
     ev.TrackerFailed(4.0, "udp://tracker.example:6969", "timed out"),
     ev.WebSeedFailed(4.0, "http://seed.example/film.mkv", "HTTP status 404", dropped=True),
     ev.PeersFound(4.0, "dht", 20),
+    ev.Holepunch(4.0, "rendezvous", ("203.0.113.9", 6881), ("198.51.100.7", 51413)),
+    ev.Holepunch(4.0, "failed", ("203.0.113.9", 6881), None, "NotConnected"),
     ev.PortMapped(4.0, "natpmp", "tcp", 6881, "198.51.100.7", 40001, 7200),
     ev.PortMapped(4.0, "upnp", "udp", 6881, None, 6881, 0),
     ev.PortMappingFailed(4.0, "pcp", None, "no IPv4 default gateway to ask"),

@@ -118,7 +118,7 @@ def test_get_function_dispatch(tmp_path):
     assert source["dht"].bootstrap == ("127.0.0.1:9",)  # on by default for links, local nodes only
     function, source = get_function(str(torrent))
     assert function is get and source["info"] == info
-    assert {type(e).__name__ for e in source["extensions"]} == {"UtMetadata", "UtPex"}
+    assert {type(e).__name__ for e in source["extensions"]} == {"UtMetadata", "UtPex", "UtHolepunch"}
     assert not any(type(s).__name__ == "DhtService" for s in source["services"])  # off for .torrent files
     with pytest.raises(TorrentishError, match="--save-torrent is for magnet links"):
         get_function(str(torrent), save_torrent=tmp_path / "x.torrent")

@@ -157,6 +157,19 @@ class PeersFound(Event):
 
 
 @dataclass(frozen=True)
+class Holepunch(Event):
+    """A BEP 55 step: `rendezvous` sent through `via` to reach `address`; `relayed` (we were the
+    relay: connect sent to both); `connect` (told to open to `address`, we do); `connected`;
+    `failed` (`reason`: the BEP's error name, or what the uTP open said)."""
+
+    kind: ClassVar[str] = "holepunch"
+    stage: str
+    address: Address
+    via: Address | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class PortMapped(Event):
     """The NAT gateway forwards `external_port` to our `internal_port` (new, or changed on renewal)."""
 

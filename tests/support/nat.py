@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tests.support import ManagedProcess, require_tool, tail, wait_until
-from tests.support.netns import delete_namespaces, require_netns
+from tests.support.netns import NamespaceSet, require_netns
 
 _counter = itertools.count()
 
@@ -82,7 +82,7 @@ def _run(*argv: str) -> str:
     return result.stdout
 
 
-class NatLab:
+class NatLab(NamespaceSet):
     def __init__(self, work_dir: Path, *, upnp: bool = True, natpmp: bool = True):
         tag = f"tn{os.getpid()}x{next(_counter)}"
         self.names = {role: f"{tag}{role[0]}" for role in ("home", "router", "wan")}
@@ -92,22 +92,15 @@ class NatLab:
         self._made: list[str] = []
         self.daemon: ManagedProcess | None = None
 
-    def __enter__(self) -> "NatLab":
-        try:
-            self._build()
-            self._start_miniupnpd()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def _in(self, role: str, *argv: str) -> str:
         return _run("ip", "netns", "exec", self.names[role], *argv)
 
     def _build(self) -> None:
+        self._build_network()
+        self._start_miniupnpd()
+
+    def _build_network(self) -> None:
         home, router, wan = (self.names[r] for r in ("home", "router", "wan"))
         for name in (home, router, wan):
             _run("ip", "netns", "add", name)
@@ -156,8 +149,7 @@ class NatLab:
         if self.daemon is not None:
             self.daemon.stop()
             self.daemon = None
-        delete_namespaces(reversed(self._made))
-        self._made.clear()
+        super().close()
 
     # ------------------------------------------------------------------------------------- use
     def process(self, role: str, label: str, argv: Sequence[str], log_dir: Path, **kwargs) -> ManagedProcess:

@@ -74,7 +74,32 @@ def _ip(*args: str) -> None:
         raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
 
-class Lan:
+class NamespaceSet:
+    """Namespaces a test builds (``_build``, which records each in ``_made``) on entering and
+    deletes, with whatever runs in them, on leaving, in every outcome."""
+
+    _made: list[str]
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        delete_namespaces(reversed(self._made))
+        self._made.clear()
+
+
+class Lan(NamespaceSet):
     def __init__(self, hosts: int = 2):
         pid = os.getpid()
         serial = next(_counter)
@@ -85,17 +110,6 @@ class Lan:
         self.ipv4 = [f"10.199.{self.net}.{i + 1}" for i in range(hosts)]
         self.ipv6 = [f"fd99:199:{self.net:x}::{i + 1}" for i in range(hosts)]
         self._made: list[str] = []
-
-    def __enter__(self) -> "Lan":
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def _build(self) -> None:
         _ip("netns", "add", self.switch)
@@ -112,11 +126,6 @@ class Lan:
             _ip("-n", host, "addr", "add", f"{self.ipv4[i]}/24", "dev", "eth0")
             _ip("-n", host, "addr", "add", f"{self.ipv6[i]}/64", "dev", "eth0", "nodad")
             _ip("-n", host, "link", "set", "eth0", "up")
-
-    def close(self) -> None:
-        """End whatever still runs in the namespaces, then delete them (and their interfaces)."""
-        delete_namespaces(reversed(self._made))
-        self._made.clear()
 
     # ------------------------------------------------------------------------------------- use
     def command(self, host: int, argv: Sequence[str]) -> list[str]:

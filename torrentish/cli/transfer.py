@@ -199,6 +199,7 @@ def seed(
     dht: Annotated[bool, typer.Option("--dht/--no-dht", help="Announce the torrent on the DHT.")] = False,
     dht_bootstrap: DhtBootstrap = None,
     lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Announce on the LAN (Local Service Discovery).")] = True,
+    pex: Annotated[bool, typer.Option("--pex/--no-pex", help="Tell the peers about each other (BEP 11 peer exchange).")] = True,
     port_mapping: PortMapping = True,
     port_mapping_protocols: PortMappingProtocols = DEFAULT_PORT_MAPPING_PROTOCOLS,
     super_seed: Annotated[bool, typer.Option(
@@ -238,7 +239,7 @@ def seed(
         metas = [_load(torrent) for torrent in torrents]
         several = len(metas) > 1
         # The session's shared services: the torrents' trackers, LSD, ut_metadata, PEX, the DHT.
-        discovery = dict(lsd=lsd, dht=dht, pex=True, trackers=True, dht_bootstrap=tuple(dht_bootstrap or ()),
+        discovery = dict(lsd=lsd, dht=dht, pex=pex, trackers=True, dht_bootstrap=tuple(dht_bootstrap or ()),
                          dht_state_path=default_state_path() if dht else None)
 
         def ready(client, torrent_) -> None:

@@ -125,9 +125,12 @@ class Connector:
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError,
                     HandshakeError, ProtocolError) as exc:
                 self.failed(known)
-                torrent.events.publish(
-                    ev.ConnectFailed(trio.current_time(), known.address, str(exc) or type(exc).__name__)
-                )
+                now = trio.current_time()
+                torrent.events.publish(ev.ConnectFailed(now, known.address, str(exc) or type(exc).__name__))
+                for extension in torrent.extensions.values():
+                    on_failed = getattr(extension, "on_connect_failed", None)  # optional hook
+                    if on_failed is not None:
+                        on_failed(torrent, known.address, now)
                 return
             known.refuses_encryption = known.refuses_encryption or dialed.fell_back
             await torrent.serve_peer(dialed.stream, dialed.codec, dialed.handshake, known.address,

@@ -6,7 +6,9 @@ hooks, all synchronous and called from the peer's reader task:
 - `handshake_fields(torrent) -> dict`: extra keys for our extended handshake (e.g. metadata_size);
 - `on_handshake(torrent, peer, handshake)`: the peer's extended handshake arrived;
 - `on_message(torrent, peer, payload)`: a message for this extension arrived;
-- `on_peer_closed(torrent, peer)`: the connection ended.
+- `on_peer_closed(torrent, peer)`: the connection ended;
+- optionally `on_connect_failed(torrent, address, now)`: dialing a known address failed (BEP 55
+  asks a connected peer to introduce us then).
 
 The torrent gives each registered extension a local id (1, 2, ... in registration order) and
 sends with `torrent.send_extended(peer, name, payload)`, which uses the id the peer chose.

@@ -8,6 +8,13 @@ wakes the streams waiting on them. One timer task sleeps until the earliest conn
 something listens (up to ``max_connections``), any other packet for an unknown connection gets a
 RESET, as libutp does.
 
+Holepunching (BEP 55) opens a connection from both ends at once: ``punch`` sends a SYN to a peer
+that sends one to us. When the SYNs cross, each side sees the other's; the SYN whose connection
+id is lower wins on both sides (the side that sent it keeps its outgoing connection, the other
+takes the SYN as an incoming one, for the listener, and drops its own SYN silently), so the two
+end with the same single connection. libtorrent, too, takes a SYN from a peer it is punching to as
+the connection.
+
 ``UtpStream`` is a ``trio.abc.Stream``: the engine, and MSE on top of it, run unchanged over it.
 Closing sends FIN after the queued bytes; the connection lingers (``LINGER`` seconds at most) to
 deliver them and to answer the peer's FIN, then it is dropped.
@@ -37,7 +44,7 @@ MAX_CONNECTIONS = 2000
 
 
 class _Entry:
-    __slots__ = ("conn", "address", "key", "wakeup", "linger_until")
+    __slots__ = ("conn", "address", "key", "wakeup", "linger_until", "yielded")
 
     def __init__(self, conn: UtpConnection, address: Address):
         self.conn = conn
@@ -45,6 +52,7 @@ class _Entry:
         self.key = (address, conn.recv_id)
         self.wakeup = trio.Event()
         self.linger_until = math.inf
+        self.yielded = False  # a punch whose SYN lost to the peer's: that one is the connection
 
     def notify(self) -> None:
         self.wakeup.set()
@@ -63,6 +71,7 @@ class UtpEndpoint:
         self.max_connections = max_connections
         self.connections: dict[tuple[Address, int], _Entry] = {}
         self._handler: tuple[trio.Nursery, ConnectionHandler] | None = None
+        self._punching: dict[Address, _Entry] = {}  # address -> our SYN_SENT punch to it
         self._timer: trio.CancelScope | None = None
         self.stats = {"bad_packets": 0, "resets_sent": 0, "refused": 0}
         shared.utp = self._on_datagrams
@@ -104,6 +113,8 @@ class UtpEndpoint:
             entry = connections.get((source, packet.conn_id))
             if entry is None and packet.type == p.ST_SYN:
                 entry = connections.get((source, (packet.conn_id + 1) & p.SEQ_MASK))
+                if entry is None and self._loses_to_punch(packet, source):
+                    continue
                 if entry is None:
                     entry = self._accept(packet, source, now, out)
                     if entry is None:
@@ -119,6 +130,19 @@ class UtpEndpoint:
         for entry in touched.values():
             self._collect(entry, now, out)
         await self.shared.send(out)
+
+    def _loses_to_punch(self, syn: p.Packet, source: Address) -> bool:
+        """A SYN from a peer we are punching to: True if ours wins (theirs is dropped, as they
+        will take ours); else our punch yields and theirs is accepted as usual."""
+        punch = self._punching.get(source)
+        if punch is None or punch.conn.state != SYN_SENT or self._handler is None:
+            return False
+        if punch.conn.recv_id < syn.conn_id:
+            return True
+        punch.yielded = True
+        self.connections.pop(punch.key, None)  # no RESET: the peer's connection is the one
+        punch.notify()
+        return False
 
     def _unreachable(self, data: bytes, destination: Address) -> None:
         """ICMP port unreachable for a SYN of ours: nobody speaks uTP there."""
@@ -198,7 +222,8 @@ class UtpEndpoint:
         entry.linger_until = trio.current_time() + LINGER
         await self.flush(entry)
 
-    async def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> UtpStream:
+    async def connect(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT, *,
+                      _registered=None) -> UtpStream:
         if ":" in host:
             raise OSError(f"uTP to {host}: IPv6 is not supported")
         address = (host, port)
@@ -210,19 +235,48 @@ class UtpEndpoint:
         conn = UtpConnection.initiate(Ledbat(self.config.payload_size), recv_id, now, self.config)
         entry = _Entry(conn, address)
         self.connections[entry.key] = entry
+        if _registered is not None:
+            _registered(entry)
         try:
             await self.flush(entry)
             with trio.move_on_after(timeout):
-                while conn.state == SYN_SENT:
+                while conn.state == SYN_SENT and not entry.yielded:
                     await entry.wait()
         finally:
             if conn.state == SYN_SENT or conn.done:
                 self.connections.pop(entry.key, None)
+        if entry.yielded:
+            raise OSError(f"uTP punch to {host}:{port}: the peer's SYN won")
         if not conn.connected:
             reason = conn.error or "timed out"
             await self.shared.send([(d, address) for d in conn.abort(trio.current_time())])
             raise OSError(f"uTP connection to {host}:{port}: {reason}")
         return UtpStream(self, entry)
+
+    async def punch(self, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> UtpStream | None:
+        """Open a connection to a peer that opens one to us at the same time (BEP 55). Returns
+        our stream, or None when the peer's SYN won: that connection went to the listener."""
+        address = (host, port)
+        if address in self._punching or self._handler is None:
+            raise OSError(f"uTP punch to {host}:{port}: " + ("under way" if self._handler else "not listening"))
+        if any(e.address == address and e.conn.connected for e in self.connections.values()):
+            await trio.lowlevel.checkpoint()
+            return None  # its SYN came before we began: that connection went to the listener
+        entry: _Entry | None = None
+
+        def register(new: _Entry) -> None:
+            nonlocal entry
+            entry = new
+            self._punching[address] = new
+
+        try:
+            return await self.connect(host, port, timeout, _registered=register)
+        except OSError:
+            if entry is not None and entry.yielded:
+                return None
+            raise
+        finally:
+            self._punching.pop(address, None)
 
     def listen(self, nursery: trio.Nursery, handler: ConnectionHandler) -> None:
         self._handler = (nursery, handler)

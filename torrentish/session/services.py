@@ -19,6 +19,7 @@ import trio
 
 from torrentish.services.dht.config import DEFAULT_BOOTSTRAP, DhtConfig, ipv6_available
 from torrentish import events as ev
+from torrentish.services.extensions.ut_holepunch import UtHolepunch
 from torrentish.services.extensions.ut_metadata import UtMetadata
 from torrentish.services.extensions.ut_pex import UtPex
 from torrentish.services.tracker.announcer import AnnounceSettings, Announcer, TrackerTiers, open_transport
@@ -56,6 +57,7 @@ class SessionServices:
         self.port_mapping = port_mapping
         self.ut_pex = UtPex() if pex else None
         self.dht_seed_lookups = trio.CapacityLimiter(DHT_SEED_LOOKUPS)
+        self.ut_holepunch = UtHolepunch()
         self._pex_torrents: set = set()  # running torrents that use our ut_pex
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -119,10 +121,10 @@ class SessionServices:
 
     # ------------------------------------------------------------------------------ torrents
     def extensions(self, others: Sequence = ()) -> list:
-        """The extensions of a new torrent: ut_metadata always, ut_pex if enabled (one instance
-        for all: its state is per connection, and `serve` sends its messages), then `others`
+        """The extensions of a new torrent: ut_metadata and ut_holepunch always, ut_pex if enabled
+        (one instance for all: its state is per connection, and `serve` sends its messages), then `others`
         (the owner's); of two with one name, the owner's is kept."""
-        ours = [UtMetadata(), *([self.ut_pex] if self.ut_pex is not None else [])]
+        ours = [UtMetadata(), *([self.ut_pex] if self.ut_pex is not None else []), self.ut_holepunch]
         taken = {e.name for e in others}
         return [*(e for e in ours if e.name not in taken), *others]
 
@@ -136,6 +138,8 @@ class SessionServices:
                 nursery.start_soon(handle.announcer.run)
             if self.ut_pex is not None and self.ut_pex in torrent.extensions.values():
                 self._pex_torrents.add(torrent)
+            if self.ut_holepunch in torrent.extensions.values():
+                nursery.start_soon(self.ut_holepunch.run, self.client, torrent)
             if not torrent.info.private:
                 if self.dht is not None:
                     from torrentish.services.dht.service import DhtService

@@ -32,8 +32,8 @@ def _iso(wall: float) -> str:
 
 
 def _value(name: str, value: Any) -> Any:
-    if name == "address":
-        return format_address(value)
+    if name in ("address", "via"):
+        return None if value is None else format_address(value)
     if name == "peers" and isinstance(value, tuple):
         return [format_address(a) for a in value]
     if isinstance(value, float):

@@ -59,6 +59,7 @@ LEVELS: dict[type, int] = {
     ev.WebSeedFailed: logging.INFO,
     ev.PeersFound: logging.INFO,
     ev.PortMapped: logging.INFO,
+    ev.Holepunch: logging.INFO,
     # Most networks have no gateway for one protocol or another: not worth a warning.
     ev.PortMappingFailed: logging.INFO,
     ev.Warning: logging.WARNING,
@@ -111,6 +112,9 @@ def describe(event: ev.Event) -> str | None:
         case ev.PortMappingFailed(protocol=protocol, transport=transport, reason=reason):
             what = f" {transport.upper()}" if transport else ""
             return f"port mapping ({protocol}){what}: {reason}"
+        case ev.Holepunch(stage=stage, address=address, via=via, reason=reason):
+            through = f" via {format_address(via)}" if via else ""
+            return f"holepunch {format_address(address)}{through}: {stage}{': ' + reason if reason else ''}"
         case ev.Warning(message=message):
             return message
         case ev.TorrentAdded(id=ident, name=name):

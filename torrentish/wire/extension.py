@@ -24,6 +24,7 @@ from torrentish.errors import BencodeError, ProtocolError
 __all__ = [
     "UT_METADATA",
     "UT_PEX",
+    "UT_HOLEPUNCH",
     "MAX_EXTENSIONS",
     "ExtendedHandshake",
     "decode_extended_handshake",
@@ -33,6 +34,7 @@ __all__ = [
 
 UT_METADATA = "ut_metadata"  # BEP 9
 UT_PEX = "ut_pex"  # BEP 11
+UT_HOLEPUNCH = "ut_holepunch"  # BEP 55
 
 MAX_EXTENSIONS = 256  # names in one 'm'; real clients list about a dozen
 MAX_CLIENT_NAME = 100  # characters of 'v' kept (it is shown in the UI)

@@ -6,8 +6,8 @@ Payload: msg_type (1: 0 rendezvous, 1 connect, 2 error), addr_type (1: 0 IPv4, 1
 side naming the other (each then opens uTP to the other at once, which opens both NATs), or an
 ``error`` to the initiator carrying the rendezvous's address and port.
 
-Only the wire format and the relay's choice live here; running it (the extension, the simultaneous
-uTP open) is not built yet (docs/utp.md).
+Only the wire format and the relay's choice live here; the extension that runs them is
+services/extensions/ut_holepunch.py, the simultaneous uTP open net/utp.py's ``punch`` (docs/nat.md).
 """
 
 from __future__ import annotations

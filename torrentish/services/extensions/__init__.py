@@ -2,22 +2,26 @@
 
 - ``ut_metadata`` (BEP 9): the info dictionary in 16 KiB pieces; we serve ours.
 - ``ut_pex`` (BEP 11): the peers we are connected to, once a minute; we learn theirs.
+- ``ut_holepunch`` (BEP 55): relaying introductions between connected peers, and asking for one
+  when a peer cannot be dialed (a simultaneous uTP open gets through both NATs).
 
 ``standard_extensions()`` gives the set a transfer normally runs, with the services they need.
 """
 
 from __future__ import annotations
 
+from torrentish.services.extensions.ut_holepunch import UtHolepunch
 from torrentish.services.extensions.ut_metadata import UtMetadata
 from torrentish.services.extensions.ut_pex import UtPex
 
-__all__ = ["UtMetadata", "UtPex", "standard_extensions"]
+__all__ = ["UtHolepunch", "UtMetadata", "UtPex", "standard_extensions"]
 
 
 def standard_extensions() -> tuple[list, list]:
-    """(extensions, services) for transfer.get/seed: serve metadata, exchange peers.
+    """(extensions, services) for transfer.get/seed: serve metadata, exchange peers, holepunch.
 
-    PEX sends on a timer, so besides being an extension it runs as a service beside the transfer.
+    PEX sends on a timer and holepunching owns tasks (the punches), so besides being extensions
+    they run as services beside the transfer.
     """
-    pex = UtPex()
-    return [UtMetadata(), pex], [pex.run]
+    pex, holepunch = UtPex(), UtHolepunch()
+    return [UtMetadata(), pex, holepunch], [pex.run, holepunch.run]

@@ -42,6 +42,8 @@ __all__ = [
     "usable_address",
     "PexDiff",
     "UtPex",
+    "listen_address",
+    "connected_addresses",
 ]
 
 FLAG_ENCRYPTION = 0x01
@@ -266,14 +268,14 @@ class UtPex:
             visible = {
                 address: flags
                 for address, flags in current.items()
-                if address != _listen_address(peer) and usable_address(address[0], address[1], peer.address[0])
+                if address != listen_address(peer) and usable_address(address[0], address[1], peer.address[0])
             }
             message = state.diff.update(visible)
             if message is not None and torrent.send_extended(peer, self.name, encode_pex(message)):
                 state.next_send = now + self.interval
 
 
-def _listen_address(peer: Any) -> Address | None:
+def listen_address(peer: Any) -> Address | None:
     """Where the peer accepts connections: the address we dialed, or its handshake's 'p'."""
     if peer.outgoing:
         return peer.address
@@ -286,7 +288,7 @@ def connected_addresses(peers: Iterable[Any]) -> dict[Address, int]:
     """The connected peers we can vouch for, with their BEP 11 flags."""
     out: dict[Address, int] = {}
     for peer in peers:
-        address = _listen_address(peer)
+        address = listen_address(peer)
         if address is None:
             continue  # it dialed us and never said where it listens: nothing to pass on
         out[address] = (FLAG_SEED if peer.is_seed else 0) | (FLAG_REACHABLE if peer.outgoing else 0)
