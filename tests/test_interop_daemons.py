@@ -22,7 +22,7 @@ import trio
 from tests.support import wait_until
 from tests.support.data import assert_identical, make_payload
 from tests.support.matrix import FLAVOUR_FEATURES, cell
-from tests.support.peer_daemons import DEADLINE, PEER_DAEMONS, PeerDaemon
+from tests.support.peer_daemons import DEADLINE, PeerDaemon, daemon, forget_torrents  # noqa: F401 (fixtures)
 from tests.support.trackerless import (LOCALHOST, add_downloader, add_seed, make_info, read_data, write_data,
                                       write_torrent)
 from tests.test_interop import expect_success, torrentish as torrentish_cli, torrentish_get
@@ -39,21 +39,6 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
 KiB = 1024
 MULTI_FILES = ((("docs", "a.txt"), 70 * KiB + 5), (("empty",), 0), (("b.bin",), 900 * KiB + 1))
-
-
-# Transmission decides what it is interested in on its 10 s rechoke round: 13-20 s a transfer.
-@pytest.fixture(scope="module", params=[pytest.param("transmission", marks=pytest.mark.slow), "qbittorrent"])
-def daemon(request, tmp_path_factory):
-    root = tmp_path_factory.mktemp(request.param)
-    with PEER_DAEMONS[request.param](root, root / "logs") as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _forget_torrents(request):
-    yield
-    if "daemon" in request.fixturenames:
-        request.getfixturevalue("daemon").remove_all()
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ FEATURES = (
     Feature("magnet", "magnet link + metadata (BEP 9)"),
     Feature("pex", "PEX (ut_pex)"),
     Feature("dht", "DHT, local bootstrap (BEP 5)"),
-    Feature("utp", "uTP (BEP 29)", pending=True),
+    Feature("utp", "uTP (BEP 29)"),
     Feature("hybrid", "v1+v2 hybrid torrent (BEP 52)"),
     Feature("v2", "v2-only torrent (BEP 52)"),
 )

@@ -4,8 +4,11 @@ Both start slowly (one to three seconds), so a test module shares one instance o
 module-scoped fixture) and each test adds its own torrents under its own directory, keyed by info
 hash. Each daemon has a config directory of its own: no DHT, LPD, uTP or UPnP (nor PEX for
 Transmission, which drops loopback peers from it anyway), peers and its control port on
-127.0.0.1 only. ``encryption(required=True)`` switches it between preferring
-and requiring MSE for the connections that follow, without a restart.
+127.0.0.1 only. Settings a test needs are switched for the connections that follow, without a
+restart: ``encryption(required=True)`` (from preferring to requiring MSE) and ``utp(True)``
+(uTP on besides TCP); ``transports(info_hash)`` says which one each connected peer is on.
+The ``daemon`` fixture (module scope) and ``forget_torrents`` (autouse) are for test modules
+to import.
 
 Transmission drops loopback peers it learns from trackers or PEX, so tests dial the daemon
 (reference-peers.md); it unchokes on its 10 s rechoke round, so allow for that.
@@ -17,6 +20,8 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import pytest
 
 from tests.support import ManagedProcess, free_port, require_tool, wait_until
 
@@ -41,6 +46,14 @@ class PeerDaemon:
         raise NotImplementedError
 
     def encryption(self, required: bool) -> None:
+        raise NotImplementedError
+
+    def utp(self, enabled: bool) -> None:
+        """uTP on (as well as TCP, which neither daemon can turn off) or off."""
+        raise NotImplementedError
+
+    def transports(self, info_hash: bytes) -> list[str]:
+        """"utp" or "tcp" for each peer it is connected to for the torrent."""
         raise NotImplementedError
 
     def remove_all(self) -> None:
@@ -73,6 +86,14 @@ class Transmission(PeerDaemon):
 
     def encryption(self, required):
         self.rpc.set_session(encryption="required" if required else "preferred")
+
+    def utp(self, enabled):
+        self.rpc.set_session(utp_enabled=enabled)
+
+    def transports(self, info_hash):
+        # flagStr "T": the peer is on uTP (Transmission's peer flags, as its web client shows them)
+        peers = self.rpc.get_torrent(info_hash.hex(), arguments=["id", "peers"]).fields["peers"]
+        return ["utp" if "T" in peer["flagStr"] else "tcp" for peer in peers]
 
     def remove_all(self):
         ids = [torrent.id for torrent in self.rpc.get_torrents()]
@@ -152,8 +173,18 @@ class QBittorrent(PeerDaemon):
 
     def encryption(self, required):
         # 0 prefer encryption, 1 force (RC4 only, as libtorrent's forced policy), 2 force off
-        answer = self.web.post("/app/setPreferences", data={"json": json.dumps({"encryption": int(required)})})
+        self._prefer(encryption=int(required))
+
+    def utp(self, enabled):
+        self._prefer(bittorrent_protocol=0 if enabled else 1)  # 0 TCP and uTP, 1 TCP, 2 uTP
+
+    def _prefer(self, **preferences) -> None:
+        answer = self.web.post("/app/setPreferences", data={"json": json.dumps(preferences)})
         assert answer.status_code == 200, answer.text
+
+    def transports(self, info_hash):
+        return ["utp" if "TP" in peer["connection"] else "tcp"  # "μTP" or "BT"
+                for peer in self._peer_list(info_hash).values()]
 
     def remove_all(self):
         self.web.post("/torrents/delete", data={"hashes": "all", "deleteFiles": "false"})
@@ -167,8 +198,11 @@ class QBittorrent(PeerDaemon):
 
     def peers(self, info_hash: bytes) -> set[str]:
         """The "ip:port" of each peer it is connected to for the torrent."""
+        return set(self._peer_list(info_hash))
+
+    def _peer_list(self, info_hash: bytes) -> dict[str, dict]:
         answer = self.web.get("/sync/torrentPeers", params={"hash": info_hash.hex(), "rid": 0})
-        return set(answer.json().get("peers", {})) if answer.status_code == 200 else set()
+        return answer.json().get("peers", {}) if answer.status_code == 200 else {}
 
     def limit_download(self, info_hash: bytes, rate: int) -> None:
         answer = self.web.post("/torrents/setDownloadLimit", data={"hashes": info_hash.hex(), "limit": rate})
@@ -193,3 +227,20 @@ def qbittorrent(root: Path, logs: Path) -> Iterator[QBittorrent]:
 
 
 PEER_DAEMONS = {"transmission": transmission, "qbittorrent": qbittorrent}
+
+
+# Transmission decides what it is interested in on its 10 s rechoke round: 13-20 s a transfer.
+@pytest.fixture(scope="module", params=[pytest.param("transmission", marks=pytest.mark.slow), "qbittorrent"])
+def daemon(request, tmp_path_factory):
+    """One running daemon per module (and per daemon a test is parametrized over)."""
+    root = tmp_path_factory.mktemp(request.param)
+    with PEER_DAEMONS[request.param](root, root / "logs") as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def forget_torrents(request):
+    """The daemon forgets the test's torrents after the test, so the next one starts clean."""
+    yield
+    if "daemon" in request.fixturenames:
+        request.getfixturevalue("daemon").remove_all()
