@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tests.support.fake_peer import LOCALHOST, make_sample, open_fake_peer, seeder
-from tests.support.sim_peers import sim_lab, virtual_clock
+from tests.support.fake_peer import LOCALHOST, make_sample, mock_clock, open_fake_peer, seeder
+from tests.support.sim_peers import sim_lab
 from tests.test_engine_faults import swarm
 from torrentish import events as ev
 from torrentish.engine.client import open_client
@@ -19,8 +19,10 @@ from torrentish.wire import messages as msg
 
 @pytest.fixture
 def virtual():
-    """Virtual time on the simulated network (tests/support/sim_peers.py)."""
-    return virtual_clock()
+    """Virtual time on the simulated network (tests/support/sim_peers.py), jumping only after
+    10 ms of real idleness: v2 pieces are checked against their merkle tree in a worker thread
+    (formats/piece_hashes.py), and a clock that jumps at once would race ahead of the hashing."""
+    return mock_clock()
 
 
 @pytest.mark.parametrize("version", ["v2", "hybrid"])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,13 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow]
 TRANSMISSION_WEB = Path("/usr/share/transmission/web")
 
 
-def seed(tmp_path: Path, payload, torrent: Path, port: int, label: str = "seed") -> ManagedProcess:
-    process = ManagedProcess(label, [sys.executable, "-m", "torrentish", "seed", str(torrent), "-d",
-                                     str(payload.parent), "--port", str(port), "--no-lsd", "--no-dht", "-q"],
-                             tmp_path / "logs")
-    process.__enter__()
-    process.wait_listening(port, 60)
-    return process
+@contextmanager
+def seed(tmp_path: Path, payload, torrent: Path, port: int, label: str = "seed") -> Iterator[ManagedProcess]:
+    with ManagedProcess(label, [sys.executable, "-m", "torrentish", "seed", str(torrent), "-d",
+                                str(payload.parent), "--port", str(port), "--no-lsd", "--no-dht", "-q"],
+                        tmp_path / "logs") as process:
+        process.wait_listening(port, 60)
+        yield process
 
 
 def list_rows(output: str) -> list[list[str]]:

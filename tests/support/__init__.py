@@ -138,6 +138,8 @@ class ManagedProcess:
         self.popen: subprocess.Popen | None = None
 
     def __enter__(self) -> "ManagedProcess":
+        # Entered twice, the first child would outlive the test (only the second is stopped).
+        assert self.popen is None or self.popen.poll() is not None, f"{self.label} is already running"
         self.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.popen = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
