@@ -10,7 +10,8 @@ UDP port is taken (``"both"``), uTP still dials out from another port; only inco
 
 A session changes the mode while it runs (Transmission's utp-enabled): it opens the network with
 ``listen="both"``, so both listeners exist from the start, and `set_mode` then decides what is
-dialed and which incoming connections are taken (one of a transport switched off is closed).
+dialed and which incoming connections are taken (a uTP SYN gets a RESET, a TCP connection is
+closed at once).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class TransportNetwork(Network):
         if mode not in TRANSPORTS:
             raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {mode!r}")
         self.mode = mode
+        if self.endpoint is not None:
+            self.endpoint.accepting = self.accepts("utp")
 
     def accepts(self, kind: str) -> bool:
         return self.mode == "both" or self.mode == kind
@@ -101,6 +104,7 @@ class TransportNetwork(Network):
                                    bound, error, self.endpoint.port)
                 else:
                     bound = self.endpoint.port
+                    self.endpoint.accepting = self.accepts("utp")
                     await nursery.start(UtpNetwork(self.endpoint).serve, host, bound, counted("utp"))
             task_status.started(bound)
             await trio.sleep_forever()

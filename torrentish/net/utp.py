@@ -63,6 +63,7 @@ class UtpEndpoint:
         self.max_connections = max_connections
         self.connections: dict[tuple[Address, int], _Entry] = {}
         self._handler: tuple[trio.Nursery, ConnectionHandler] | None = None
+        self.accepting = True  # False: a SYN gets a RESET, as with no listener (uTP switched off)
         self._timer: trio.CancelScope | None = None
         self.stats = {"bad_packets": 0, "resets_sent": 0, "refused": 0}
         shared.utp = self._on_datagrams
@@ -133,7 +134,7 @@ class UtpEndpoint:
             entry.notify()
 
     def _accept(self, syn: p.Packet, source: Address, now: float, out: list) -> _Entry | None:
-        if self._handler is None or len(self.connections) >= self.max_connections:
+        if self._handler is None or not self.accepting or len(self.connections) >= self.max_connections:
             self.stats["refused"] += 1
             out.append((p.encode_header(p.ST_RESET, syn.conn_id, 0, 0, 0, 0, syn.seq), source))
             return None
