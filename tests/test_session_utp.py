@@ -66,17 +66,18 @@ async def test_utp_switched_off_and_on_while_the_session_runs(tmp_path):
 
 
 async def test_sessions_trade_over_utp_only_on_one_port(tmp_path):
-    """The seed listens on both (and would run its DHT on the same UDP socket); the downloader
-    dials uTP only, so a completed download came over uTP."""
+    """Both sessions on the default transports: the downloader dials uTP first and it answers on
+    the seed's one port, so TCP is never used. (A dial while the seed still checks its data is
+    refused and made again: more than one uTP connection may be counted.)"""
     sample = make_sample(tmp_path / "content", 600_000, name="u")
     async with session(tmp_path, "seed", "both", seed=1, download_dir=tmp_path / "content") as seed, \
-            session(tmp_path, "get", "utp", seed=2) as get:
+            session(tmp_path, "get", "both", seed=2) as get:
         assert seed.client.network.endpoint.port == seed.port
         await seed.add(sample.torrent_path)
         t = await get.add(sample.torrent_path, peers=[(LOCALHOST, seed.port)])
         await wait_for(get, lambda: t.status().percent_done == 1.0, timeout=60)
-        assert get.client.network.dialed == {"utp": 1, "tcp": 0}
-        assert seed.client.network.accepted == {"utp": 1, "tcp": 0}
+        assert get.client.network.dialed["utp"] >= 1 and get.client.network.dialed["tcp"] == 0
+        assert seed.client.network.accepted["utp"] >= 1 and seed.client.network.accepted["tcp"] == 0
     assert (tmp_path / "get" / "data" / sample.content_path.name).read_bytes() == sample.data
 
 

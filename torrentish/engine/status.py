@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from torrentish import events as ev
-from torrentish.net.base import transport_of
 
 if TYPE_CHECKING:
     from torrentish.engine.torrent import Torrent
@@ -27,7 +26,6 @@ class PeerStatus:
     outgoing: bool
     downloaded: int = 0  # payload bytes from them on this connection
     uploaded: int = 0  # and to them
-    transport: str = "tcp"  # or "utp" (net/base.transport_of)
 
 
 @dataclass(frozen=True)
@@ -186,7 +184,6 @@ def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
                 outgoing=peer.outgoing,
                 downloaded=peer.downloaded,
                 uploaded=peer.uploaded,
-                transport=transport_of(peer.stream),
             )
         )
     peers.sort(key=lambda p: (-(p.down_rate + p.up_rate), -p.progress, p.address))

@@ -75,7 +75,7 @@ def _wanted(row: Row) -> list:
 def _peer(p: Any) -> dict[str, Any]:
     host, port = p.address
     flags = p.flags if p.flags != "-" else ""
-    utp = getattr(p, "transport", "tcp") == "utp"
+    utp = p.transport == "utp"
     if utp:
         flags += "T"  # Transmission's flag for a uTP peer
     return {
