@@ -100,8 +100,9 @@ class TransportNetwork(Network):
                     # Someone holds the UDP port (a DHT node opened before us, say): peers cannot
                     # reach us over uTP, but we can still dial them over it from any port.
                     self.endpoint = await nursery.start(self._run_utp, host, 0)
-                    LOGGER.warning("incoming uTP is off: UDP port %s is taken (%s); dialing uTP from port %s",
-                                   bound, error, self.endpoint.port)
+                    log = LOGGER.warning if self.accepts("utp") else LOGGER.info  # uTP off: no news
+                    log("incoming uTP is off: UDP port %s is taken (%s); dialing uTP from port %s",
+                        bound, error, self.endpoint.port)
                 else:
                     bound = self.endpoint.port
                     self.endpoint.accepting = self.accepts("utp")
