@@ -44,8 +44,7 @@ class SessionConfig:
     check_concurrency: int = 1  # torrents whose data is checked at once
     # Map the listen port on the NAT gateway (services/portmap PortMapSettings); None: do not.
     port_mapping: object | None = None
-    # uTP on, as Transmission has it (utp-enabled); the owner's Settings say otherwise if it wants.
-    engine: Settings = field(default_factory=lambda: Settings(transport="both"))
+    engine: Settings = field(default_factory=Settings)  # its transport "both": uTP on, as in Transmission
 
     # The peer transports ("both", "utp" or "tcp"; Transmission's utp-enabled and tcp-enabled) are
     # the engine's, named here too so that they change at runtime and are kept like the others.
