@@ -198,7 +198,8 @@ def test_encryption_on_the_command_line(tmp_path):
 def test_transport_from_the_file_the_environment_and_the_command_line(tmp_path):
     path = write(tmp_path / "c.toml", 'transport = "TCP"\n')
     defaults = load_config(path, environ={}).default_map()
-    assert {command: d["transport"] for command, d in defaults.items()} == {"get": "tcp", "seed": "tcp", "share": "tcp"}
+    assert {command: d["transport"] for command, d in defaults.items()} == dict.fromkeys(
+        ("get", "seed", "share", "daemon"), "tcp")
     assert load_config(path, environ={"TORRENTISH_TRANSPORT": "utp"}).default_map()["seed"]["transport"] == "utp"
     with pytest.raises(ConfigError, match="^TORRENTISH_TRANSPORT: transport is one of both, utp, tcp"):
         load_config(path, environ={"TORRENTISH_TRANSPORT": "quic"})

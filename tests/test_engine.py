@@ -348,11 +348,11 @@ async def test_have_is_sent_for_each_verified_piece_the_peer_lacks(sample):
         async with clients(2) as (seed, leecher):
             await seed.add_torrent(sample.info, sample.seed_storage(), upload_only=True)
             storage = sample.empty_storage()
-            torrent = await leecher.add_torrent(
-                sample.info, storage, peers=[(LOCALHOST, listener.port), (LOCALHOST, seed.port)]
-            )
+            torrent = await leecher.add_torrent(sample.info, storage, peers=[(LOCALHOST, listener.port)])
+            watcher = await listener.wait_peer()  # before the seed: every piece is verified after it
+            await watcher.wait_until(lambda: watcher.received, "the engine's first message")
+            torrent.add_peers([(LOCALHOST, seed.port)])
             await completes(torrent, storage, sample)
-            watcher = await listener.wait_peer()
             everything = set(range(sample.info.num_pieces))
             await watcher.wait_until(lambda: {h.index for h in watcher.of(msg.Have)} >= everything - {0, 1},
                                      "a HAVE for every piece")

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from torrentish.cli.app import Quiet, Verbose, app
+from torrentish.cli.app import Quiet, Transport, Verbose, app
 from torrentish.cli.errors import handle_errors
 from torrentish.cli.startup import startup_until_run
 
@@ -68,6 +68,7 @@ def daemon(
                                                           "directory).")] = None,
     lsd: Annotated[bool, typer.Option("--lsd/--no-lsd", help="Find peers on the LAN.")] = True,
     dht: Annotated[bool, typer.Option("--dht/--no-dht", help="Find peers through the DHT.")] = True,
+    transport: Transport = "both",
     verbose: Verbose = 0,
     quiet: Quiet = False,
 ) -> None:
@@ -82,12 +83,14 @@ def daemon(
       transmission-remote 9091 -a film.torrent -l
     """
     from torrentish.app.daemon import DaemonConfig, run_daemon
+    from torrentish.cli.app import engine_settings
     from torrentish.cli.signals import run_until_signal
     from torrentish.paths import state_dir
     from torrentish.rpc.server import RpcServerConfig, check_exposure
     from torrentish.session import SessionConfig
     from torrentish.ui.logs import setup_logging
 
+    settings = engine_settings("prefer", transport)  # a bad --transport is a usage error
     state = state_dir()
     state.mkdir(parents=True, exist_ok=True)
     downloads = (download_dir or default_download_dir()).expanduser().absolute()
@@ -100,7 +103,7 @@ def daemon(
     setup_logging(max(verbose, 1) if not quiet else 0, quiet, log_file or state / "daemon.log")
     config = DaemonConfig(
         session=SessionConfig(state_dir=state, download_dir=downloads, listen_port=port, lsd=lsd, dht=dht,
-                              allowed_roots=roots),
+                              allowed_roots=roots, engine=settings),
         rpc=rpc,
         watch_dir=watch.expanduser().absolute() if watch else None,
     )

@@ -129,7 +129,7 @@ KEYS: tuple[Key, ...] = (
         {"get": "encryption", "seed": "encryption", "share": "encryption"},
         "Message Stream Encryption: prefer, require or off"),
     Key("transport", "TORRENTISH_TRANSPORT", _transport,
-        {"get": "transport", "seed": "transport", "share": "transport"},
+        {"get": "transport", "seed": "transport", "share": "transport", "daemon": "transport"},
         "peer transports: both (uTP first, then TCP), utp or tcp"),
     Key("remote_url", "TORRENTISH_REMOTE_URL", _url, {"remote": "url"},
         "the daemon `torrentish remote` talks to"),

@@ -201,21 +201,25 @@ class PeerConnection:
     # ------------------------------------------------------------------------------ tasks
     async def run(self, initial_events: list) -> None:
         """Serve the connection until it ends. Never raises for peer or network faults."""
-        with trio.CancelScope() as scope:
-            self._cancel_scope = scope
-            try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer)
-                    nursery.start_soon(self._keepalive)
-                    self._handle(initial_events, trio.current_time())
-                    await self._reader()
-            except* _PEER_FAULTS as group:
-                self.close_reason = self.close_reason or _describe(_first_leaf(group))
-        if self.close_reason is None:
-            self.close_reason = "stopped"
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(1):
-                await self.stream.aclose()
+        try:
+            with trio.CancelScope() as scope:
+                self._cancel_scope = scope
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._writer)
+                        nursery.start_soon(self._keepalive)
+                        self._handle(initial_events, trio.current_time())
+                        await self._reader()
+                except* _PEER_FAULTS as group:
+                    self.close_reason = self.close_reason or _describe(_first_leaf(group))
+        finally:
+            # Also when the torrent's own fault (a storage error) ends us: a uTP connection is
+            # not closed by the garbage collector as a socket is, it would live on with the peer.
+            if self.close_reason is None:
+                self.close_reason = "stopped"
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(1):
+                    await self.stream.aclose()
 
     async def _reader(self) -> None:
         torrent, codec, stream = self.torrent, self.codec, self.stream

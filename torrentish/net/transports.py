@@ -7,6 +7,11 @@ Incoming connections are taken on both whatever the mode but ``"tcp"`` (no UDP s
 ``"utp"`` (no TCP listener). The UDP socket is bound to the TCP listener's port, as clients
 announce one port for both; it is also where the DHT can run (``endpoint.shared.dht``). When that
 UDP port is taken (``"both"``), uTP still dials out from another port; only incoming uTP is off.
+
+A session changes the mode while it runs (Transmission's utp-enabled): it opens the network with
+``listen="both"``, so both listeners exist from the start, and `set_mode` then decides what is
+dialed and which incoming connections are taken (a uTP SYN gets a RESET, a TCP connection is
+closed at once).
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ LOGGER = logging.getLogger("torrentish.net")
 class TransportNetwork(Network):
     def __init__(self, tcp: Network, udp: DatagramNetwork, mode: str = "both", *,
                  rng: random.Random | None = None, utp_config: UtpConfig | None = None,
-                 utp_timeout: float = UTP_TIMEOUT):
-        if mode not in TRANSPORTS:
-            raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {mode!r}")
+                 utp_timeout: float = UTP_TIMEOUT, listen: str | None = None):
+        for value in (mode, listen or mode):
+            if value not in TRANSPORTS:
+                raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {value!r}")
         self.tcp = tcp
         self.udp = udp
         self.mode = mode
+        self.listen = listen or mode  # the listeners `serve` opens; `mode` filters what they accept
         self.rng = rng
         self.utp_config = utp_config
         self.utp_timeout = utp_timeout
@@ -58,31 +65,47 @@ class TransportNetwork(Network):
         self.dialed["tcp"] += 1
         return stream
 
+    def set_mode(self, mode: str) -> None:
+        """Dial and accept only `mode`'s transports from now on (open connections stay)."""
+        if mode not in TRANSPORTS:
+            raise ValueError(f"transport is one of {', '.join(TRANSPORTS)}, not {mode!r}")
+        self.mode = mode
+        if self.endpoint is not None:
+            self.endpoint.accepting = self.accepts("utp")
+
+    def accepts(self, kind: str) -> bool:
+        return self.mode == "both" or self.mode == kind
+
     async def serve(self, host: str, port: int, handler: ConnectionHandler, *,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         def counted(kind: str) -> ConnectionHandler:
             async def handle(stream, address):
+                if not self.accepts(kind):
+                    await trio.aclose_forcefully(stream)
+                    return
                 self.accepted[kind] += 1
                 await handler(stream, address)
             return handle
 
         async with trio.open_nursery() as nursery:
             bound = port
-            if self.mode != "utp":
+            if self.listen != "utp":
                 bound = await nursery.start(self.tcp.serve, host, port, counted("tcp"))
-            if self.mode != "tcp":
+            if self.listen != "tcp":
                 try:
                     self.endpoint = await nursery.start(self._run_utp, host, bound)
                 except OSError as error:
-                    if self.mode == "utp" or not bound:
+                    if self.listen == "utp" or not bound:
                         raise
                     # Someone holds the UDP port (a DHT node opened before us, say): peers cannot
                     # reach us over uTP, but we can still dial them over it from any port.
                     self.endpoint = await nursery.start(self._run_utp, host, 0)
-                    LOGGER.warning("incoming uTP is off: UDP port %s is taken (%s); dialing uTP from port %s",
-                                   bound, error, self.endpoint.port)
+                    log = LOGGER.warning if self.accepts("utp") else LOGGER.info  # uTP off: no news
+                    log("incoming uTP is off: UDP port %s is taken (%s); dialing uTP from port %s",
+                        bound, error, self.endpoint.port)
                 else:
                     bound = self.endpoint.port
+                    self.endpoint.accepting = self.accepts("utp")
                     await nursery.start(UtpNetwork(self.endpoint).serve, host, bound, counted("utp"))
             task_status.started(bound)
             await trio.sleep_forever()
@@ -94,3 +117,12 @@ class TransportNetwork(Network):
                 await trio.sleep_forever()
         finally:
             self.endpoint = None
+
+
+def switchable_network(mode: str) -> TransportNetwork:
+    """TCP and UDP sockets with both listeners open, dialing and accepting as `mode` says until
+    `set_mode` changes it (a session's network)."""
+    from torrentish.net.tcp import TcpNetwork
+    from torrentish.net.udp import UdpNetwork
+
+    return TransportNetwork(TcpNetwork(), UdpNetwork(), mode, listen="both")

@@ -72,6 +72,7 @@ class UtpEndpoint:
         self.connections: dict[tuple[Address, int], _Entry] = {}
         self._handler: tuple[trio.Nursery, ConnectionHandler] | None = None
         self._punching: dict[Address, _Entry] = {}  # address -> our SYN_SENT punch to it
+        self.accepting = True  # False: a SYN gets a RESET, as with no listener (uTP switched off)
         self._timer: trio.CancelScope | None = None
         self.stats = {"bad_packets": 0, "resets_sent": 0, "refused": 0}
         shared.utp = self._on_datagrams
@@ -157,7 +158,7 @@ class UtpEndpoint:
             entry.notify()
 
     def _accept(self, syn: p.Packet, source: Address, now: float, out: list) -> _Entry | None:
-        if self._handler is None or len(self.connections) >= self.max_connections:
+        if self._handler is None or not self.accepting or len(self.connections) >= self.max_connections:
             self.stats["refused"] += 1
             out.append((p.encode_header(p.ST_RESET, syn.conn_id, 0, 0, 0, 0, syn.seq), source))
             return None
@@ -257,8 +258,9 @@ class UtpEndpoint:
         """Open a connection to a peer that opens one to us at the same time (BEP 55). Returns
         our stream, or None when the peer's SYN won: that connection went to the listener."""
         address = (host, port)
-        if address in self._punching or self._handler is None:
-            raise OSError(f"uTP punch to {host}:{port}: " + ("under way" if self._handler else "not listening"))
+        if address in self._punching or self._handler is None or not self.accepting:
+            raise OSError(f"uTP punch to {host}:{port}: "
+                          + ("under way" if address in self._punching else "not listening"))
         if any(e.address == address and e.conn.connected for e in self.connections.values()):
             await trio.lowlevel.checkpoint()
             return None  # its SYN came before we began: that connection went to the listener

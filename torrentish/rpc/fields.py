@@ -75,6 +75,9 @@ def _wanted(row: Row) -> list:
 def _peer(p: Any) -> dict[str, Any]:
     host, port = p.address
     flags = p.flags if p.flags != "-" else ""
+    utp = p.transport == "utp"
+    if utp:
+        flags += "T"  # Transmission's flag for a uTP peer
     return {
         "address": host,
         "port": port,
@@ -88,7 +91,7 @@ def _peer(p: Any) -> dict[str, Any]:
         "is_uploading_to": not p.choked and p.interested,
         "is_encrypted": False,
         "is_incoming": not p.outgoing,
-        "is_utp": False,
+        "is_utp": utp,
         "progress": p.progress,
         "rate_to_client": int(p.down_rate),
         "rate_to_peer": int(p.up_rate),

@@ -100,7 +100,7 @@ def session_values(config: Any, speeds: SpeedLimits, info: SessionInfo, *, jsonr
         "speed_limit_down": speeds.down, "speed_limit_down_enabled": speeds.down_enabled,
         "speed_limit_up": speeds.up, "speed_limit_up_enabled": speeds.up_enabled,
         "start_added_torrents": True, "trash_original_torrent_files": False,
-        "utp_enabled": False, "tcp_enabled": True,
+        "utp_enabled": config.transport != "tcp", "tcp_enabled": config.transport != "utp",
         "units": units,
         "version": info.version,
     }
@@ -134,6 +134,8 @@ def read_changes(request: Request, limits: p.Limits) -> dict[str, Any]:
         "dht_enabled": lambda n: p.get_bool(request, n),
         "pex_enabled": lambda n: p.get_bool(request, n),
         "lpd_enabled": lambda n: p.get_bool(request, n),
+        "utp_enabled": lambda n: p.get_bool(request, n),
+        "tcp_enabled": lambda n: p.get_bool(request, n),
     }
     for name, read in readers.items():
         value = read(name)
@@ -171,6 +173,8 @@ def config_changes(config: Any, speeds: SpeedLimits, changes: dict[str, Any]) ->
             out[attr] = changes[key]
     if "encryption" in changes:
         out["encryption"] = ENCRYPTION_FROM_RPC[changes["encryption"]]
+    if "utp_enabled" in changes or "tcp_enabled" in changes:
+        out["transport"] = _transport(config.transport, changes)
     for queue, attr in (("download_queue", "max_active_downloads"), ("seed_queue", "max_active_seeds")):
         enabled = changes.get(f"{queue}_enabled", getattr(config, attr) > 0)
         size = changes.get(f"{queue}_size", getattr(config, attr) or (5 if queue == "download_queue" else 10))
@@ -185,6 +189,15 @@ def config_changes(config: Any, speeds: SpeedLimits, changes: dict[str, Any]) ->
         if enabled_key in changes or limit in changes:
             out[attr] = value if enabled else None
     return out
+
+
+def _transport(current: str, changes: dict[str, Any]) -> str:
+    """SessionConfig.transport for session-set's utp_enabled / tcp_enabled (either may be absent)."""
+    utp = changes.get("utp_enabled", current != "tcp")
+    tcp = changes.get("tcp_enabled", current != "utp")
+    if not (utp or tcp):
+        raise RpcError(INVALID_PARAMS, "uTP and TCP cannot both be off")
+    return "both" if utp and tcp else "utp" if utp else "tcp"
 
 
 def stats_values(stats: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from torrentish.engine.settings import Settings
+from torrentish.engine.settings import TRANSPORTS, Settings
 from torrentish.errors import TorrentishError
 
 ENCRYPTION_MODES = ("required", "preferred", "prefer", "tolerated")
@@ -44,7 +44,17 @@ class SessionConfig:
     check_concurrency: int = 1  # torrents whose data is checked at once
     # Map the listen port on the NAT gateway (services/portmap PortMapSettings); None: do not.
     port_mapping: object | None = None
-    engine: Settings = field(default_factory=Settings)
+    engine: Settings = field(default_factory=Settings)  # its transport "both": uTP on, as in Transmission
+
+    # The peer transports ("both", "utp" or "tcp"; Transmission's utp-enabled and tcp-enabled) are
+    # the engine's, named here too so that they change at runtime and are kept like the others.
+    @property
+    def transport(self) -> str:
+        return self.engine.transport
+
+    @transport.setter
+    def transport(self, value: str) -> None:
+        self.engine.transport = value
 
     def roots(self) -> tuple[Path, ...]:
         return tuple(self.allowed_roots) or (Path(self.download_dir),)
@@ -67,6 +77,7 @@ RUNTIME_SETTINGS: dict[str, type] = {
     "lsd": bool,
     "dht": bool,
     "pex": bool,
+    "transport": str,  # SessionConfig.transport: the engine's, switched while the session runs
 }
 _OPTIONAL = {"ratio_limit", "idle_limit_minutes"}
 
@@ -98,6 +109,8 @@ def check_setting(name: str, value: object) -> object:
         return Path(value)
     if name == "encryption" and value not in ENCRYPTION_MODES:
         raise TorrentishError(f"encryption must be one of {', '.join(ENCRYPTION_MODES)}")
+    if name == "transport" and value not in TRANSPORTS:
+        raise TorrentishError(f"transport must be one of {', '.join(TRANSPORTS)}")
     return value
 
 
@@ -129,4 +142,4 @@ def from_record(name: str, value: int | str) -> object:
 
 
 def setting_names() -> list[str]:
-    return [f.name for f in fields(SessionConfig) if f.name in RUNTIME_SETTINGS]
+    return [f.name for f in fields(SessionConfig) if f.name in RUNTIME_SETTINGS] + ["transport"]

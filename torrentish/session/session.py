@@ -358,6 +358,8 @@ class Session:
         for name, value in checked.items():
             setattr(self.config, name, value)
             self.saved.settings[name] = cfg.to_record(name, value)
+        if "transport" in checked and hasattr(self.client.network, "set_mode"):
+            self.client.network.set_mode(checked["transport"])  # at once: what is dialed and taken
         self._session_dirty = True
         self._apply_speed()
         self._reschedule()
@@ -540,6 +542,10 @@ async def open_session(config: SessionConfig, *, network=None, rng: random.Rando
     store = saved = None
     if config.state_dir is not None:
         store, saved = await restore.load_settings(config)
+    if network is None:  # both listeners, so that uTP or TCP can be switched on while it runs
+        from torrentish.net.transports import switchable_network
+
+        network = switchable_network(config.transport)
     async with AsyncExitStack() as stack:
         try:
             client = await stack.enter_async_context(open_client(

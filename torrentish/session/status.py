@@ -43,6 +43,7 @@ class PeerStatus:
     choking: bool  # they choke us
     interested: bool  # they want our data
     interesting: bool  # we want theirs
+    transport: str = "tcp"  # or "utp" (net/base.transport_of)
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ def _eta(state: str, left: int, rate: float) -> int:
 
 def _peers(engine, now: float) -> tuple[PeerStatus, ...]:
     from torrentish.engine.status import _flags
+    from torrentish.net.base import transport_of
     from torrentish.wire.peer_id import client_name
 
     n = engine.num_pieces or 1
@@ -224,6 +226,7 @@ def _peers(engine, now: float) -> tuple[PeerStatus, ...]:
             progress=peer.state.pieces.count() / n, down_rate=peer.down.rate(now), up_rate=peer.up.rate(now),
             outgoing=peer.outgoing, choked=peer.state.am_choking, choking=peer.state.peer_choking,
             interested=peer.state.peer_interested, interesting=peer.state.am_interested,
+            transport=transport_of(peer.stream),
         )
         for peer in engine.peers.values()
     )
