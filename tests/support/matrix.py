@@ -51,9 +51,8 @@ UNCLAIMED = {
     ("aria2", "v2", "*"): "not supported by the client (aria2 1.36 reads v1 torrents only)",
     ("transmission", "v2", "*"): "not supported by the client (Transmission 3.00 reads v1 torrents only)",
     ("aria2", "hybrid", "*"): "not run yet (aria2 1.36 would use the v1 part)",
-    ("transmission", "hybrid", "to"): "FAILS: Transmission 3.00 refuses libtorrent's hybrid .torrent "
-                                      "(\"invalid or corrupt torrent file\")",
-    ("transmission", "hybrid", "from"): "not run yet",
+    ("transmission", "hybrid", "*"): "not supported by the client (Transmission 3.00 cannot parse the BEP 52 file "
+                                     "tree a hybrid carries: \"invalid or corrupt torrent file\", ours and libtorrent's)",
 }
 
 # Payload kinds of tests.support.data and the cell each one is.
