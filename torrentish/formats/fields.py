@@ -21,11 +21,11 @@ _DRIVE = re.compile(r"[A-Za-z]:")
 _TYPE_NAMES = {bytes: "a string", int: "an integer", list: "a list", dict: "a dictionary"}
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _field(d: dict, key: bytes, kind: type, where: str, required: bool = True) -> Any:
+def read_field(d: dict, key: bytes, kind: type, where: str, required: bool = True) -> Any:
     """d[key], checked to be of kind; None when absent and not required."""
     value = d.get(key)
     name = f"{where}{key.decode()!r}"
@@ -34,15 +34,15 @@ def _field(d: dict, key: bytes, kind: type, where: str, required: bool = True) -
             raise MetainfoError(f"{name} is missing")
         return None
     if type(value) is not kind:
-        raise MetainfoError(f"{name} must be {_TYPE_NAMES[kind]}, not {_type_name(value)}")
+        raise MetainfoError(f"{name} must be {_TYPE_NAMES[kind]}, not {type_name(value)}")
     return value
 
 
-def _text(raw: bytes) -> str:
+def decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _utf8_override(d: dict, key: bytes, kind: type) -> Any:
+def utf8_override(d: dict, key: bytes, kind: type) -> Any:
     """The value of key + '.utf-8' if it is of kind and (all of it) valid UTF-8, else None."""
     value = d.get(key + b".utf-8")
     if type(value) is not kind:
@@ -57,7 +57,7 @@ def _utf8_override(d: dict, key: bytes, kind: type) -> Any:
     return None
 
 
-def _check_component(component: str, where: str) -> None:
+def check_component(component: str, where: str) -> None:
     if not component:
         raise MetainfoError(f"{where} is empty")
     if component in (".", ".."):
@@ -69,8 +69,8 @@ def _check_component(component: str, where: str) -> None:
         raise MetainfoError(f"{where} {component[:60]!r} starts with a drive letter")
 
 
-def _int_in(d: dict, key: bytes, where: str, low: int, high: int) -> int:
-    value = _field(d, key, int, where)
+def read_int_in(d: dict, key: bytes, where: str, low: int, high: int) -> int:
+    value = read_field(d, key, int, where)
     if not low <= value <= high:
         raise MetainfoError(f"{where}{key.decode()!r} is {value}, outside {low}..{high}")
     return value

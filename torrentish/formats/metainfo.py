@@ -33,12 +33,12 @@ from torrentish.formats.fields import (
     MAX_FILES,
     MAX_PATH_BYTES,
     MAX_TOTAL_LENGTH,
-    _check_component,
-    _field,
-    _int_in,
-    _text,
-    _type_name,
-    _utf8_override,
+    check_component,
+    read_field,
+    read_int_in,
+    decode_text,
+    type_name,
+    utf8_override,
 )
 from torrentish.errors import BencodeError, MetainfoError
 
@@ -146,7 +146,7 @@ class Metainfo:
 
 def _parse_files(info: dict, name: str) -> tuple[FileEntry, ...]:
     """The files of a multi-file torrent, each path checked and prefixed with the torrent name."""
-    files = _field(info, b"files", list, "info ")
+    files = read_field(info, b"files", list, "info ")
     if not files:
         raise MetainfoError("info 'files' is empty")
     if len(files) > MAX_FILES:
@@ -156,18 +156,18 @@ def _parse_files(info: dict, name: str) -> tuple[FileEntry, ...]:
     for i, f in enumerate(files):
         where = f"info 'files'[{i}] "
         if type(f) is not dict:
-            raise MetainfoError(f"{where.rstrip()} must be a dictionary, not {_type_name(f)}")
-        length = _int_in(f, b"length", where, 0, MAX_TOTAL_LENGTH)
-        raw_path = _field(f, b"path", list, where)
+            raise MetainfoError(f"{where.rstrip()} must be a dictionary, not {type_name(f)}")
+        length = read_int_in(f, b"length", where, 0, MAX_TOTAL_LENGTH)
+        raw_path = read_field(f, b"path", list, where)
         for j, c in enumerate(raw_path):
             if type(c) is not bytes:
-                raise MetainfoError(f"{where}'path'[{j}] must be a string, not {_type_name(c)}")
-        path = _utf8_override(f, b"path", list) or [_text(c) for c in raw_path]
+                raise MetainfoError(f"{where}'path'[{j}] must be a string, not {type_name(c)}")
+        path = utf8_override(f, b"path", list) or [decode_text(c) for c in raw_path]
         if not path:
             raise MetainfoError(f"{where}'path' is empty")
         for j, component in enumerate(path):
-            _check_component(component, f"{where}'path'[{j}]")
-        attr = _field(f, b"attr", bytes, where, required=False) or b""
+            check_component(component, f"{where}'path'[{j}]")
+        attr = read_field(f, b"attr", bytes, where, required=False) or b""
         full = (name, *path)
         if len("/".join(full).encode("utf-8")) > MAX_PATH_BYTES:
             raise MetainfoError(f"{where}'path' is longer than {MAX_PATH_BYTES} bytes")
@@ -196,12 +196,12 @@ def _check_collisions(entries: list[FileEntry]) -> None:
 
 def _info_from_dict(info: Any, raw: bytes) -> Info:
     if type(info) is not dict:
-        raise MetainfoError(f"'info' must be a dictionary, not {_type_name(info)}")
+        raise MetainfoError(f"'info' must be a dictionary, not {type_name(info)}")
     is_v2 = metainfo_v2.check_meta_version(info)
-    raw_name = _field(info, b"name", bytes, "info ")
-    name = _utf8_override(info, b"name", bytes) or _text(raw_name)
-    _check_component(name, "info 'name'")
-    piece_length = _field(info, b"piece length", int, "info ")
+    raw_name = read_field(info, b"name", bytes, "info ")
+    name = utf8_override(info, b"name", bytes) or decode_text(raw_name)
+    check_component(name, "info 'name'")
+    piece_length = read_field(info, b"piece length", int, "info ")
     if not MIN_PIECE_LENGTH <= piece_length <= MAX_PIECE_LENGTH or piece_length & (piece_length - 1):
         raise MetainfoError(
             f"info 'piece length' is {piece_length}: it must be a power of two "
@@ -212,7 +212,7 @@ def _info_from_dict(info: Any, raw: bytes) -> Info:
     v2_files = metainfo_v2.parse_file_tree(info, name) if is_v2 else None
     if v2_files is not None and b"pieces" not in info:
         return _v2_only_info(info, raw, name, piece_length, *v2_files)
-    pieces = _field(info, b"pieces", bytes, "info ")
+    pieces = read_field(info, b"pieces", bytes, "info ")
     if len(pieces) % HASH_LENGTH:
         raise MetainfoError(f"info 'pieces' is {len(pieces)} bytes, not a multiple of {HASH_LENGTH}")
     has_length, has_files = b"length" in info, b"files" in info
@@ -220,7 +220,7 @@ def _info_from_dict(info: Any, raw: bytes) -> Info:
         both = "both" if has_length else "neither"
         raise MetainfoError(f"info must have exactly one of 'length' and 'files', not {both}")
     if has_length:
-        length = _int_in(info, b"length", "info ", 0, MAX_TOTAL_LENGTH)
+        length = read_int_in(info, b"length", "info ", 0, MAX_TOTAL_LENGTH)
         files: tuple[FileEntry, ...] = (FileEntry((name,), length, 0),)
     else:
         files = _parse_files(info, name)
@@ -233,7 +233,7 @@ def _info_from_dict(info: Any, raw: bytes) -> Info:
             f"info 'pieces' has {len(pieces) // HASH_LENGTH} hashes, but {total} bytes "
             f"in pieces of {piece_length} need {expected}"
         )
-    private = _field(info, b"private", int, "info ", required=False)
+    private = read_field(info, b"private", int, "info ", required=False)
     info_hash_v2 = None
     if v2_files is not None:
         metainfo_v2.check_hybrid(files, v2_files[0], piece_length)
@@ -265,7 +265,7 @@ def _v2_only_info(info: dict, raw: bytes, name: str, piece_length: int, v2_files
     if offset > MAX_TOTAL_LENGTH:
         raise MetainfoError(f"the files add up to more than {MAX_TOTAL_LENGTH} bytes")
     _check_collisions(list(files))
-    private = _field(info, b"private", int, "info ", required=False)
+    private = read_field(info, b"private", int, "info ", required=False)
     return Info(
         name=name,
         piece_length=piece_length,
@@ -307,11 +307,11 @@ def _hashes_of(raw: bytes, size: int) -> tuple[bytes, ...]:
 def _urls(value: Any, where: str) -> list[str]:
     """A list of URL strings, every entry checked to be a string; empty ones dropped."""
     if type(value) is not list:
-        raise MetainfoError(f"{where} must be a list, not {_type_name(value)}")
+        raise MetainfoError(f"{where} must be a list, not {type_name(value)}")
     for i, url in enumerate(value):
         if type(url) is not bytes:
-            raise MetainfoError(f"{where}[{i}] must be a string, not {_type_name(url)}")
-    return [_text(url) for url in value if url]
+            raise MetainfoError(f"{where}[{i}] must be a string, not {type_name(url)}")
+    return [decode_text(url) for url in value if url]
 
 
 def _tiers(top: dict) -> tuple[tuple[str, ...], ...]:
@@ -320,7 +320,7 @@ def _tiers(top: dict) -> tuple[tuple[str, ...], ...]:
     if value is None:
         return ()
     if type(value) is not list:
-        raise MetainfoError(f"'announce-list' must be a list, not {_type_name(value)}")
+        raise MetainfoError(f"'announce-list' must be a list, not {type_name(value)}")
     seen: set[str] = set()
     tiers = []
     for i, tier in enumerate(value):
@@ -340,8 +340,8 @@ def _url_list(top: dict) -> tuple[str, ...]:
 
 
 def _optional_text(top: dict, key: bytes) -> str | None:
-    value = _field(top, key, bytes, "", required=False)
-    return _text(value) if value else None
+    value = read_field(top, key, bytes, "", required=False)
+    return decode_text(value) if value else None
 
 
 def parse_torrent(data: bytes) -> Metainfo:
@@ -349,7 +349,7 @@ def parse_torrent(data: bytes) -> Metainfo:
     try:
         top = bencoding.decode(data, bencoding.TORRENT_LIMITS)
         if type(top) is not dict:
-            raise MetainfoError(f"a torrent must be a dictionary, not {_type_name(top)}")
+            raise MetainfoError(f"a torrent must be a dictionary, not {type_name(top)}")
         if b"info" not in top:
             raise MetainfoError("'info' is missing")
         start, end = bencoding.value_span(data, b"info")
@@ -367,7 +367,7 @@ def parse_torrent(data: bytes) -> Metainfo:
         url_list=_url_list(top),
         comment=_optional_text(top, b"comment"),
         created_by=_optional_text(top, b"created by"),
-        creation_date=_field(top, b"creation date", int, "", required=False),
+        creation_date=read_field(top, b"creation date", int, "", required=False),
     )
 
 

@@ -34,11 +34,11 @@ from torrentish.formats.fields import (
     MAX_FILES,
     MAX_PATH_BYTES,
     MAX_TOTAL_LENGTH,
-    _check_component,
-    _field,
-    _int_in,
-    _text,
-    _type_name,
+    check_component,
+    read_field,
+    read_int_in,
+    decode_text,
+    type_name,
 )
 from torrentish.formats.merkle import BLOCK_SIZE, HASH_SIZE
 
@@ -70,7 +70,7 @@ def check_meta_version(info: dict) -> bool:
 
 def parse_file_tree(info: dict, name: str) -> tuple[list[V2File], bool]:
     """The files of info's ``file tree`` in order, and whether the torrent is multi-file."""
-    tree = _field(info, b"file tree", dict, "info ")
+    tree = read_field(info, b"file tree", dict, "info ")
     if not tree:
         raise MetainfoError("info 'file tree' is empty")
     if b"" in tree:
@@ -81,11 +81,11 @@ def parse_file_tree(info: dict, name: str) -> tuple[list[V2File], bool]:
     def walk(node: dict, path: tuple[str, ...], where: str) -> None:
         for key in sorted(node):
             child = node[key]
-            here = f"{where}[{_text(key)[:60]!r}]"
+            here = f"{where}[{decode_text(key)[:60]!r}]"
             if type(child) is not dict:
-                raise MetainfoError(f"{here} must be a dictionary, not {_type_name(child)}")
-            component = _text(key)
-            _check_component(component, here)
+                raise MetainfoError(f"{here} must be a dictionary, not {type_name(child)}")
+            component = decode_text(key)
+            check_component(component, here)
             full = (*path, component)
             if len("/".join(full).encode("utf-8")) > MAX_PATH_BYTES:
                 raise MetainfoError(f"{here} makes a path longer than {MAX_PATH_BYTES} bytes")
@@ -109,9 +109,9 @@ def _file_node(node: dict, path: tuple[str, ...], where: str) -> V2File:
         raise MetainfoError(f"{where} is a file and may not have other entries beside ''")
     props = node[b""]
     if type(props) is not dict:
-        raise MetainfoError(f"{where}[''] must be a dictionary, not {_type_name(props)}")
-    length = _int_in(props, b"length", f"{where}[''] ", 0, MAX_TOTAL_LENGTH)
-    root = _field(props, b"pieces root", bytes, f"{where}[''] ", required=length > 0)
+        raise MetainfoError(f"{where}[''] must be a dictionary, not {type_name(props)}")
+    length = read_int_in(props, b"length", f"{where}[''] ", 0, MAX_TOTAL_LENGTH)
+    root = read_field(props, b"pieces root", bytes, f"{where}[''] ", required=length > 0)
     if length == 0:
         root = None
     elif len(root) != HASH_SIZE:
@@ -174,7 +174,7 @@ def parse_piece_layers(top: dict, files: list[V2File], piece_length: int, requir
             raise MetainfoError("'piece layers' is missing: a v2 torrent's files larger than a piece need them")
         return {}
     if type(layers) is not dict:
-        raise MetainfoError(f"'piece layers' must be a dictionary, not {_type_name(layers)}")
+        raise MetainfoError(f"'piece layers' must be a dictionary, not {type_name(layers)}")
     checked: dict[bytes, bytes] = {}
     for root, f in needed.items():
         shown = "/".join(f.path)[:100]
@@ -182,7 +182,7 @@ def parse_piece_layers(top: dict, files: list[V2File], piece_length: int, requir
         if layer is None:
             raise MetainfoError(f"'piece layers' has no entry for {shown!r}")
         if type(layer) is not bytes:
-            raise MetainfoError(f"'piece layers' entry of {shown!r} must be a string, not {_type_name(layer)}")
+            raise MetainfoError(f"'piece layers' entry of {shown!r} must be a string, not {type_name(layer)}")
         count = pieces_of_file(f.length, piece_length)
         if len(layer) != count * HASH_SIZE:
             raise MetainfoError(
