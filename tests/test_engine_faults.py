@@ -179,7 +179,8 @@ async def test_a_banned_peers_blocks_do_not_get_the_honest_seed_banned(sample):
 
     settings = Settings(ban_after_failures=2)
     async with open_fake_listener(sample, responder=poison) as liar:
-        async with swarm(sample, settings, extra_peers=[(LOCALHOST, liar.port)]) as s:
+        # A slow seed, as for the ghost below: the liar must be asked before the seed is done.
+        async with swarm(sample, settings, extra_peers=[(LOCALHOST, liar.port)], seed_rate=SEED_RATE // 4) as s:
             await s.log.wait_for(ev.PeerBanned)
             await s.finish()
             s.seed_undisturbed()
