@@ -149,3 +149,64 @@ def test_runs_are_contiguous_and_bounded():
         range(0, 2), range(2, 4), range(4, 5), range(7, 9), range(10, 11)
     ]
     assert list(hashing._runs([], 5)) == []
+
+
+
+class _Interrupt(BaseException):
+    """Stands for the KeyboardInterrupt a Ctrl-C raises in the calling thread."""
+
+
+def test_an_interrupt_while_v2_work_is_queued_leaves_the_rest_unhashed(tmp_path, monkeypatch):
+    # Ctrl-C can land between two submits: what was queued by then must be dropped, not hashed
+    # while the pool's exit waits (a 32 GiB file once kept `create` running to the end).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from torrentish.storage import hashing_v2
+
+    specs, _ = write_files(tmp_path, [64 * 16384])
+    monkeypatch.setattr(hashing_v2, "RUN_BYTES", 16384)  # a run per piece: 64 units of work
+    events = []  # the events the hasher makes: the first is the one that tells workers to leave
+
+    class RecordedEvent(threading.Event):
+        def __init__(self):
+            super().__init__()
+            events.append(self)
+
+    monkeypatch.setattr(hashing_v2.threading, "Event", RecordedEvent)
+    submitted, hashed = [], []
+    real_submit = ThreadPoolExecutor.submit
+
+    def submit(pool, fn, *args):
+        if len(submitted) == 40:
+            raise _Interrupt
+        submitted.append(args)
+        return real_submit(pool, fn, *args)
+
+    def progress(done, total):
+        hashed.append(done)
+        if events:  # hold the worker until the calling thread has given up
+            events[0].wait(timeout=5)
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+    with pytest.raises(_Interrupt):
+        hashing_v2.file_piece_hashes([(p, n) for p, n in specs], 16384, workers=2, progress=progress)
+    assert events and events[0].is_set()
+    assert len(hashed) <= 2  # one piece per worker at most, of the 40 queued
+
+
+def test_an_interrupt_while_v1_workers_start_stops_and_joins_them(tmp_path, monkeypatch):
+    specs, _ = write_files(tmp_path, [64 * 16384])
+    monkeypatch.setattr(hashing, "RUN_BYTES", 16384)
+    real_start = threading.Thread.start
+    started = []
+
+    def start(thread):
+        if started:
+            raise _Interrupt  # the second start never happens
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(_Interrupt):
+        hash_pieces(specs, 16384, workers=3)
+    assert not started[0].is_alive()  # told to stop and joined, not left hashing behind us

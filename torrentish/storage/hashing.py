@@ -168,13 +168,17 @@ class _Job:
 
         count = max(1, min(workers or default_workers(), len(runs)))
         threads = [threading.Thread(target=work, name=f"hash-{n}", daemon=True) for n in range(count - 1)]
-        for thread in threads:
-            thread.start()
         try:
+            for thread in threads:
+                thread.start()
             work()  # the calling thread is a worker too
+        except BaseException:
+            stop.set()  # a signal between two starts: the others leave at their next piece
+            raise
         finally:
             for thread in threads:
-                thread.join()
+                if thread.ident is not None:
+                    thread.join()
         if failures:
             raise failures[0]
 

@@ -87,13 +87,16 @@ def _hash_files(files, piece_length: int, padding, strict: bool, workers, progre
     done = 0
     lock = threading.Lock()
     failed: set[int] = set()
+    # Set when the calling thread leaves early (an error, Ctrl-C): the workers stop at the next
+    # piece instead of hashing everything already queued while the pool waits for them.
+    abandoned = threading.Event()
 
     def run(number: int, first: int, end: int) -> None:
         nonlocal done
         path, length = files[number]
         if cancel is not None and cancel.is_set():
             raise HashingCancelled("hashing cancelled")
-        if number in failed:
+        if abandoned.is_set() or number in failed:
             return
         leaves = merkle.piece_leaves(length, piece_length)
         buffer = memoryview(bytearray(min(READ_CHUNK, piece_length)))
@@ -105,6 +108,8 @@ def _hash_files(files, piece_length: int, padding, strict: bool, workers, progre
             for index in range(first, end):
                 if cancel is not None and cancel.is_set():
                     raise HashingCancelled("hashing cancelled")
+                if abandoned.is_set():
+                    return
                 start = index * piece_length
                 size = min(piece_length, length - start)
                 sha1 = None if sha1_results is None else hashlib.sha1()
@@ -132,15 +137,20 @@ def _hash_files(files, piece_length: int, padding, strict: bool, workers, progre
             failed.add(number)
 
     count = max(1, min(workers or default_workers(), len(runs)))
-    with ThreadPoolExecutor(count, thread_name_prefix="hash-v2") as pool:
-        futures = [pool.submit(run, *r) for r in runs]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    pool = ThreadPoolExecutor(count, thread_name_prefix="hash-v2")
+    try:
+        # A signal can land anywhere in here, between two submits too: whatever is queued by
+        # then is dropped, not hashed (a 32 GiB file kept Ctrl-C waiting for the whole of it).
+        futures = []
+        for r in runs:
+            futures.append(pool.submit(run, *r))
+        for future in futures:
+            future.result()
+    except BaseException:
+        abandoned.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     for number in failed:
         results[number] = [None] * len(results[number])
         if sha1_results is not None:
