@@ -162,14 +162,26 @@ class QBittorrent(PeerDaemon):
         else:
             answer = self.web.post("/torrents/add", data={"savepath": str(directory), "urls": source})
         assert answer.status_code == 200 and answer.text.strip() == "Ok.", answer.text
+        # "Ok." means queued: the torrent is added a moment later, and a peer that dials before
+        # then is refused and backs off (under load that once outlasted a test's deadline).
+        if isinstance(source, Path):
+            from torrentish.formats.metainfo import parse_torrent
 
-    def progress(self, info_hash):
+            info_hash = parse_torrent(source.read_bytes()).info.info_hash
+            wait_until(lambda: self._torrent(info_hash) is not None, DEADLINE,
+                       "qBittorrent to list the torrent", self.process.report)
+
+    def _torrent(self, info_hash: bytes) -> dict | None:
         # Its "hash" is libtorrent's best id: the v2 hash truncated, for a hybrid too; match any.
         wanted = info_hash.hex()
         torrents = [t for t in self.web.get("/torrents/info").json()
                     if wanted in (t.get("hash"), t.get("infohash_v1"), (t.get("infohash_v2") or "")[:40])]
-        checking = not torrents or torrents[0]["state"].startswith(("checking", "metaDL"))
-        return 0.0 if checking else torrents[0]["progress"]
+        return torrents[0] if torrents else None
+
+    def progress(self, info_hash):
+        torrent = self._torrent(info_hash)
+        checking = torrent is None or torrent["state"].startswith(("checking", "metaDL"))
+        return 0.0 if checking else torrent["progress"]
 
     def encryption(self, required):
         # 0 prefer encryption, 1 force (RC4 only, as libtorrent's forced policy), 2 force off
