@@ -257,11 +257,26 @@ async def test_seeding_stops_at_the_ratio_limit_and_is_finished(tmp_path):
 
 
 async def test_a_magnet_nobody_can_serve_is_its_error_only(tmp_path):
-    from tests.support import free_port
-
+    # No peer and no source (the test sessions run without DHT, LSD and trackers): the fetch
+    # fails at once. (Peers that cannot help, each its own way: tests/test_ut_metadata.py.)
     (one,) = samples(tmp_path, 1)
     async with session_of(tmp_path, "a", download_dir=tmp_path / "content") as session:
         good = await session.add(one.torrent_path)
-        lost = await session.add(make_magnet(b"\x05" * 20, "nowhere", peers=[(LOCALHOST, free_port())]))
+        lost = await session.add(make_magnet(b"\x05" * 20, "nowhere"))
         await wait_for(session, lambda: lost.error and good.state == "seeding")
         assert "metadata" in lost.error_string and lost.state == "stopped" and lost.info is None
+
+
+async def test_a_pass_waited_for_comes_within_a_tick_of_an_idle_session(tmp_path, mock_clock):
+    # An idle session's scheduler sleeps IDLE_TICK; whoever starts waiting for a pass during
+    # that sleep gets one within TICK, not at the end of the sleep.
+    from torrentish.session.session import IDLE_TICK, TICK
+
+    mock_clock.autojump_threshold = 0
+    async with session_of(tmp_path, "idle") as session:
+        await session.next_pass()
+        await session.next_pass()
+        await trio.sleep(TICK * 3)  # nobody waits: the scheduler is in its long sleep now
+        asked = trio.current_time()
+        await session.next_pass()
+        assert trio.current_time() - asked <= TICK < IDLE_TICK

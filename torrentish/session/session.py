@@ -71,6 +71,7 @@ class Session:
         self._wake = trio.Event()
         self._passed = trio.Event()
         self._pass_waiters = 0
+        self._sleep: trio.CancelScope | None = None  # the scheduler's wait between passes
         self._busy = True  # some torrent needs the once-a-second pass (see _scheduler)
         self._last_pass = trio.current_time()
         self.check_limiter = trio.CapacityLimiter(max(1, config.check_concurrency))
@@ -428,6 +429,10 @@ class Session:
         """Wait until the scheduler has looked at every torrent again (after any change, or a
         second at most): for callers waiting on a state, without polling."""
         self._pass_waiters += 1
+        # An idle scheduler may have gone to sleep for IDLE_TICK before anyone waited: bring
+        # its next pass within TICK, as promised.
+        if self._sleep is not None:
+            self._sleep.deadline = min(self._sleep.deadline, trio.current_time() + TICK)
         try:
             await self._passed.wait()
         finally:
@@ -456,7 +461,7 @@ class Session:
     async def _scheduler(self) -> None:
         last = trio.current_time()
         while True:
-            with trio.move_on_after(self._pause(self.wall_time())):
+            with trio.move_on_after(self._pause(self.wall_time())) as self._sleep:
                 await self._wake.wait()
                 if not self._pass_waiters:  # (one who waits, get or seed, wants the pass now)
                     await trio.sleep(BURST + PASS_SPACING * len(self._queue))
