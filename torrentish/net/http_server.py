@@ -8,8 +8,10 @@
 a client cannot make it grow or hang: at most `max_connections` connections are served at once
 (others are closed at once), the request line and headers are capped by h11, the body by
 `max_body` (a larger Content-Length is answered 413 before any of it is read), each request
-must arrive within `request_timeout` and an idle keep-alive connection is closed after
-`idle_timeout`. A malformed request gets h11's status (400, 413, 431...) and the connection
+must arrive within `request_timeout`, an idle keep-alive connection is closed after
+`idle_timeout`, and a client that stops reading is dropped once one write has waited
+`send_timeout` (as nginx's send_timeout: between two successive writes, not for the whole
+response, so a slow reader that keeps reading is served to the end). A malformed request gets h11's status (400, 413, 431...) and the connection
 closes. An exception from the handler is a bug: it is logged and answered 500.
 
 A response's body is bytes, or for a large file a `write_body` that sends it in chunks (share's
@@ -26,6 +28,7 @@ import h11
 import trio
 
 LOGGER = logging.getLogger("torrentish.http")
+SEND_SLICE = 256 * 1024  # bytes written under one send_timeout
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class HttpLimits:
     max_body: int = 1024 * 1024
     request_timeout: float = 30.0  # to receive one whole request
     idle_timeout: float = 120.0  # between requests on a keep-alive connection
+    send_timeout: float = 60.0  # for one write to go out (a client that stops reading)
     max_requests_per_connection: int = 10_000
     connection_deadline: float | None = None  # seconds a connection may live at all (None: no cap)
 
@@ -102,7 +106,7 @@ class HttpServer:
             deadline = self.limits.connection_deadline
             with trio.move_on_after(deadline if deadline is not None else float("inf")):
                 await self._requests(stream, (peer[0], peer[1]))
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
         finally:
             self.connections -= 1
@@ -182,18 +186,28 @@ class HttpServer:
                    (b"server", self.server_name.encode("latin-1"))]
         headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         data = conn.send(h11.Response(status_code=response.status, headers=headers))
+        timeout = self.limits.send_timeout
+
+        async def write(data: bytes) -> None:
+            # The timeout applies to each slice: a large answer to a slow reader that keeps
+            # reading is not cut. TooSlowError ends the connection (see `connection`).
+            view = memoryview(data)
+            for start in range(0, len(view), SEND_SLICE):
+                with trio.fail_after(timeout):
+                    await stream.send_all(view[start : start + SEND_SLICE])
+
         if streamed and not head_only:
-            await stream.send_all(data)
+            await write(data)
 
             async def send(chunk: bytes) -> None:
-                await stream.send_all(conn.send(h11.Data(data=chunk)))
+                await write(conn.send(h11.Data(data=chunk)))
 
             await response.write_body(send)
             data = b""
         elif response.body and not head_only:
             data += conn.send(h11.Data(data=response.body))
         data += conn.send(h11.EndOfMessage())
-        await stream.send_all(data)
+        await write(data)
 
 
 def _closing(status: int, text: str) -> HttpResponse:
