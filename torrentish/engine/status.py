@@ -26,6 +26,11 @@ class PeerStatus:
     outgoing: bool
     downloaded: int = 0  # payload bytes from them on this connection
     uploaded: int = 0  # and to them
+    choked: bool = True  # we choke them
+    choking: bool = True  # they choke us
+    interested: bool = False  # they want our data
+    interesting: bool = False  # we want theirs
+    transport: str = "tcp"  # or "utp" (net/base.transport_of)
 
 
 @dataclass(frozen=True)
@@ -164,28 +169,27 @@ def progress_event(torrent: Torrent, now: float) -> ev.Progress:
     )
 
 
-def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
+def peer_status(peer, now: float, num_pieces: int) -> PeerStatus:
+    """One connection as the live view and the RPC show it (``num_pieces`` at least 1)."""
+    from torrentish.net.base import transport_of
     from torrentish.wire.peer_id import client_name
 
+    state = peer.state
+    return PeerStatus(
+        address=peer.address, client=peer.client_version or client_name(peer.peer_id), flags=_flags(peer),
+        down_rate=peer.down.rate(now), up_rate=peer.up.rate(now), progress=state.pieces.count() / num_pieces,
+        outgoing=peer.outgoing, downloaded=peer.downloaded, uploaded=peer.uploaded,
+        choked=state.am_choking, choking=state.peer_choking, interested=state.peer_interested,
+        interesting=state.am_interested, transport=transport_of(peer.stream),
+    )
+
+
+def snapshot(torrent: Torrent, now: float) -> TorrentStatus:
     files = _file_progress(torrent)
     total = sum(f.length for f in files if f.wanted)
     done = sum(f.done for f in files if f.wanted)
-    peers = []
     n = torrent.num_pieces or 1
-    for peer in torrent.peers.values():
-        peers.append(
-            PeerStatus(
-                address=peer.address,
-                client=peer.client_version or client_name(peer.peer_id),
-                flags=_flags(peer),
-                down_rate=peer.down.rate(now),
-                up_rate=peer.up.rate(now),
-                progress=peer.state.pieces.count() / n,
-                outgoing=peer.outgoing,
-                downloaded=peer.downloaded,
-                uploaded=peer.uploaded,
-            )
-        )
+    peers = [peer_status(peer, now, n) for peer in torrent.peers.values()]
     peers.sort(key=lambda p: (-(p.down_rate + p.up_rate), -p.progress, p.address))
     return TorrentStatus(
         name=torrent.info.name,

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from torrentish.engine.status import FLAG_LEGEND  # noqa: F401  (re-exported: what peer flags mean)
+# PeerStatus is the engine's (one view of a connection for the live view and the RPC);
+# FLAG_LEGEND is re-exported: what the peer flags mean.
+from torrentish.engine.status import FLAG_LEGEND, PeerStatus, peer_status  # noqa: F401
 
 if TYPE_CHECKING:
     from torrentish.session.managed import ManagedTorrent
@@ -28,22 +30,6 @@ class FileStatus:
     completed: int  # verified bytes
     wanted: bool
     priority: int  # -1, 0, 1
-
-
-@dataclass(frozen=True)
-class PeerStatus:
-    address: tuple[str, int]
-    client: str
-    flags: str  # engine/status.py FLAG_LEGEND
-    progress: float  # their share of the pieces, 0..1
-    down_rate: float  # from them
-    up_rate: float  # to them
-    outgoing: bool
-    choked: bool  # we choke them
-    choking: bool  # they choke us
-    interested: bool  # they want our data
-    interesting: bool  # we want theirs
-    transport: str = "tcp"  # or "utp" (net/base.transport_of)
 
 
 @dataclass(frozen=True)
@@ -215,21 +201,8 @@ def _eta(state: str, left: int, rate: float) -> int:
 
 
 def _peers(engine, now: float) -> tuple[PeerStatus, ...]:
-    from torrentish.engine.status import _flags
-    from torrentish.net.base import transport_of
-    from torrentish.wire.peer_id import client_name
-
     n = engine.num_pieces or 1
-    return tuple(
-        PeerStatus(
-            address=peer.address, client=peer.client_version or client_name(peer.peer_id), flags=_flags(peer),
-            progress=peer.state.pieces.count() / n, down_rate=peer.down.rate(now), up_rate=peer.up.rate(now),
-            outgoing=peer.outgoing, choked=peer.state.am_choking, choking=peer.state.peer_choking,
-            interested=peer.state.peer_interested, interesting=peer.state.am_interested,
-            transport=transport_of(peer.stream),
-        )
-        for peer in engine.peers.values()
-    )
+    return tuple(peer_status(peer, now, n) for peer in engine.peers.values())
 
 
 def _trackers(t: ManagedTorrent, now: float, wall: float) -> tuple[TrackerStatus, ...]:
