@@ -81,3 +81,16 @@ def test_plain_lines_mention_only_a_check_that_takes_a_while():
     lines = [line.split(" ", 1)[1] for line in slow.getvalue().splitlines()]
     assert lines == ["checking a.bin: 128/1024 pieces (12%)", "checking a.bin: 256/1024 pieces (25%)",
                      "checking a.bin: 1024/1024 pieces (100%)"]
+
+
+class EventRecorder(Recorder):
+    def event(self, event):
+        self.calls.append(("event", type(event).__name__, getattr(event, "state", None)))
+
+
+async def test_the_view_hears_the_torrents_first_events(tmp_path, monkeypatch):
+    # The view starts once the torrent serves, but it subscribed before the torrent was added:
+    # the state change that starts the transfer (published before it serves) is in what it heard.
+    display = EventRecorder()
+    await _seed_briefly(tmp_path, display, tmp_path / "state", monkeypatch)
+    assert ("event", "StateChanged", "seeding") in display.calls

@@ -10,7 +10,8 @@ Usable from Python:
 
 A `view` (any async callable taking the client and the torrent) runs beside the transfer and is
 cancelled when it ends; if it also has a `checking(client, name)` method, that runs while the data
-already on disk is checked, before the torrent starts. The engine itself knows nothing of terminals.
+already on disk is checked, before the torrent starts, and a `subscribe(client)` method is called
+before the torrent is added, so that the view can hear the events of its first moments. The engine itself knows nothing of terminals.
 """
 
 from __future__ import annotations
@@ -121,6 +122,14 @@ async def _fail_with(session, managed) -> None:
         await session.next_pass()
 
 
+def _subscribe(client: Client, view: View | None) -> _PeerCounter:
+    """The summary's peer counter and the view (if it can) start hearing events."""
+    subscribe = getattr(view, "subscribe", None)
+    if subscribe is not None:
+        subscribe(client)
+    return _PeerCounter(client)
+
+
 async def _run_view(view: View | None, client: Client, torrent: Torrent, nursery: trio.Nursery) -> None:
     if view is not None:
         nursery.start_soon(view, client, torrent)
@@ -163,12 +172,12 @@ async def get(
     async with open_session(config, rng=rng) as session:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
+            counter = _subscribe(session.client, view)  # before the torrent starts: no event is missed
+            nursery.start_soon(counter.run)
             managed = await session.add(info, peers=peers, resume_path=resume or None, wanted_files=wanted,
                                         sequential=sequential, services=services, extensions=extensions)
             engine = await _running(session, managed, view)
-            counter = _PeerCounter(session.client)
             await _run_view(view, session.client, engine, nursery)
-            nursery.start_soon(counter.run)
             nursery.start_soon(_fail_with, session, managed)
             await engine.completed.wait()
             if seed:
@@ -224,6 +233,8 @@ async def seed_several(
     async with open_session(config, rng=rng) as session:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_stop_when, stop, nursery.cancel_scope)
+            counter = _subscribe(session.client, view)  # before the torrents start: no event is missed
+            nursery.start_soon(counter.run)
             added = [await session.add(torrent, download_dir=content.parent, content_path=content, writable=False,
                                        upload_only=True, resume_path=resume_path(info.info_hash), peers=peers,
                                        services=services, extensions=extensions)
@@ -240,11 +251,9 @@ async def seed_several(
                 nursery.start_soon(_fail_with, session, managed)
             if ready is not None:
                 ready(session.client, engines[0])
-            counter = _PeerCounter(session.client)
             for service in listener_services:  # beside the view, which shows what they publish
                 nursery.start_soon(service, session.client, SimpleNamespace(events=session.events))
             await _run_view(view, session.client, engines[0], nursery)
-            nursery.start_soon(counter.run)
             await trio.sleep_forever()
     seen = counter.count if counter is not None else 0
     return [_result(info, engines[n] if n < len(engines) else None, start, seen) for n, info in enumerate(infos)]

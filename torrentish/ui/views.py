@@ -57,9 +57,15 @@ class Watch:
     def now(self) -> float:
         return trio.current_time()
 
+    def subscribe(self, client) -> None:
+        """Start hearing the engine's events now, before the torrent is added (the transfer calls
+        this first): what happens between the torrent's start and this view's (the first
+        connections, a tracker's first reply) is then in the ledger too."""
+        self._early = client.events.subscribe(EVENT_BUFFER)
+
     async def __call__(self, client, torrent) -> None:
         self.port = client.port
-        receive = client.events.subscribe(EVENT_BUFFER)
+        receive = getattr(self, "_early", None) or client.events.subscribe(EVENT_BUFFER)
         self.t0 = torrent.started_at
         now = trio.current_time()
         self.clock = Clock(self.t0, time.time() - (now - self.t0))
@@ -106,7 +112,8 @@ class Watch:
 
     async def _follow(self, receive: trio.MemoryReceiveChannel) -> None:
         async for event in receive:
-            self.handle(event)
+            if not isinstance(event, ev.CheckingProgress):  # that is `checking`'s to show
+                self.handle(event)
 
     async def _fail_when_output_closes(self, output: OutputSink) -> None:
         """The reader of our output went away (EPIPE): end the transfer, cleanly, with one line."""
