@@ -22,6 +22,10 @@ Every ``interval`` seconds the engine calls ``rechoke``. We unchoke:
 
 ``slots == 0`` means unlimited: every interested peer is unchoked.
 
+Between rechokes a slot is also given up when it is idle (``idle_slot``): the peer holding it is
+interested but has asked us for nothing for ``grace`` seconds, e.g. because every piece of ours it
+lacks is on its way from someone else. Idle slots were a twentieth of a flash crowd's upload.
+
 Rotation is measured with ``now`` (every ``optimistic_every * interval`` seconds, with half an
 interval of slack), not by counting calls, so an extra rechoke, e.g. when a peer becomes
 interested, does not hurry the rotation.
@@ -35,7 +39,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["ChokeCandidate", "Choker", "NEW_PEER_WEIGHT", "NEW_PEER_INTERVALS", "QUOTA_SECONDS",
-           "waiting_since"]
+           "idle_slot", "waiting_since"]
 
 NEW_PEER_WEIGHT = 3  # how much likelier a new peer is to be the optimistic unchoke
 NEW_PEER_INTERVALS = 3  # "new" = connected within this many rechoke intervals
@@ -58,6 +62,20 @@ def waiting_since(unchoked_at: float | None) -> float:
     """Round-robin order of peers waiting for a seed's slot: since their last unchoke, and a
     peer never unchoked (None) before all others."""
     return unchoked_at if unchoked_at is not None else -math.inf
+
+
+def idle_slot(now: float, unchoked_at: float | None, last_request_at: float | None, queued: int,
+              grace: float) -> bool:
+    """Whether an unchoked peer leaves its slot idle: nothing of its requests is queued with us
+    and it has asked for nothing for `grace` seconds, counted from its unchoke at the earliest
+    (its first requests need a round trip). A peer downloading from us keeps asking as blocks
+    arrive (its pipeline is topped up every few blocks), so `grace` must only exceed a round trip
+    and the time a slow downloader takes for a few blocks; it is a plain upper bound, not a
+    measured RTT, which is why it is seconds."""
+    if queued or unchoked_at is None:
+        return False
+    quiet_since = unchoked_at if last_request_at is None else max(unchoked_at, last_request_at)
+    return now - quiet_since >= grace
 
 
 class Choker:
