@@ -22,9 +22,9 @@ Every ``interval`` seconds the engine calls ``rechoke``. We unchoke:
 
 ``slots == 0`` means unlimited: every interested peer is unchoked.
 
-Between rechokes a slot is also given up when it is idle (``idle_slot``): the peer holding it is
-interested but has asked us for nothing for ``grace`` seconds, e.g. because every piece of ours it
-lacks is on its way from someone else. Idle slots were a twentieth of a flash crowd's upload.
+Between rechokes the engine can also take back a slot that is idle (``idle_slot``; off by default,
+``Settings.idle_slot_seconds``): the peer holding it is interested but has asked us for nothing for
+``grace`` seconds, e.g. because every piece of ours it lacks is on its way from someone else.
 
 Rotation is measured with ``now`` (every ``optimistic_every * interval`` seconds, with half an
 interval of slack), not by counting calls, so an extra rechoke, e.g. when a peer becomes
@@ -69,9 +69,9 @@ def idle_slot(now: float, unchoked_at: float | None, last_request_at: float | No
     """Whether an unchoked peer leaves its slot idle: nothing of its requests is queued with us
     and it has asked for nothing for `grace` seconds, counted from its unchoke at the earliest
     (its first requests need a round trip). A peer downloading from us keeps asking as blocks
-    arrive (its pipeline is topped up every few blocks), so `grace` must only exceed a round trip
-    and the time a slow downloader takes for a few blocks; it is a plain upper bound, not a
-    measured RTT, which is why it is seconds."""
+    arrive (its pipeline is topped up every 4 blocks or more), so `grace` must exceed a round trip
+    and the time a slow downloader takes for 4 blocks (1 s: 64 KiB/s). A slower one can look idle
+    once its requests left the queue for the socket; it is a plain bound, not a measured RTT."""
     if queued or unchoked_at is None:
         return False
     quiet_since = unchoked_at if last_request_at is None else max(unchoked_at, last_request_at)
