@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from torrentish.core.choker import ChokeCandidate, Choker
+from torrentish.core.choker import ChokeCandidate, Choker, idle_slot
 
 
 def peer(key, rate=0.0, interested=True, connected_at=-1000.0, snubbed=False) -> ChokeCandidate:
@@ -172,3 +172,22 @@ def test_an_optimistic_peer_that_proves_fast_takes_a_regular_slot_and_frees_the_
     peers = [peer(c.key, 500 if c.key == lucky else c.rate) for c in swarm([100] + [0] * 10)]
     unchoked = choker.rechoke(peers, now=10.0, seeding=False)
     assert lucky in unchoked and choker.optimistic not in (None, lucky) and len(unchoked) == 2
+
+
+# ------------------------------------------------------------------------------ idle slots
+
+
+def test_a_slot_is_idle_once_its_holder_asked_for_nothing_for_the_grace():
+    assert not idle_slot(10.0, unchoked_at=0.0, last_request_at=9.5, queued=0, grace=1.0)
+    assert idle_slot(10.0, unchoked_at=0.0, last_request_at=9.0, queued=0, grace=1.0)
+    assert idle_slot(10.0, unchoked_at=0.0, last_request_at=None, queued=0, grace=1.0)
+
+
+def test_a_slot_is_not_idle_while_requests_wait_or_the_first_ones_may_still_come():
+    # queued requests: the peer is being served, however long ago it asked
+    assert not idle_slot(10.0, unchoked_at=0.0, last_request_at=1.0, queued=3, grace=1.0)
+    # just unchoked: its first requests are a round trip away; a request from before the unchoke
+    # (a previous turn) does not make it idle sooner
+    assert not idle_slot(10.0, unchoked_at=9.5, last_request_at=None, queued=0, grace=1.0)
+    assert not idle_slot(10.0, unchoked_at=9.5, last_request_at=2.0, queued=0, grace=1.0)
+    assert not idle_slot(10.0, unchoked_at=None, last_request_at=None, queued=0, grace=1.0)

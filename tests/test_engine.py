@@ -286,7 +286,8 @@ async def test_two_clients_dialing_each_other_settle_on_one_connection(sample, v
 
 async def test_one_upload_slot_unchokes_one_peer_per_round(sample, virtual):
     interval = 10.0
-    settings = Settings(upload_slots=1, rechoke_interval=interval, optimistic_every=1)
+    # Neither peer requests anything: idle slots (the next test) would hand the slot over sooner.
+    settings = Settings(upload_slots=1, rechoke_interval=interval, optimistic_every=1, idle_slot_seconds=0)
     async with sim_lab() as lab, lab.client("10.0.0.1", settings=settings) as seed:
         torrent = await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
         async with lab.fake_peer(seed, sample) as one, lab.fake_peer(seed, sample) as two:
@@ -307,10 +308,12 @@ async def test_one_upload_slot_unchokes_one_peer_per_round(sample, virtual):
             assert one.received.index(one.of(msg.Unchoke)[0]) < first_choke
 
 
-async def test_a_peer_interested_again_while_unchoked_does_not_take_an_extra_slot(sample, virtual):
-    """BEP 3: when an unchoked peer becomes interested and that makes more downloaders than
-    slots, the worst one is choked (here both have taken nothing, so either may be)."""
-    settings = Settings(upload_slots=1, rechoke_interval=1000.0, optimistic_every=1)
+@asynccontextmanager
+async def one_slot_two_interested(sample, idle_slot_seconds: float):
+    """A seed with one upload slot and no rechoke to come (the interval is 1000 s): fake peer
+    `one` interested and unchoked, then `two` interested (yields the torrent, one, two)."""
+    settings = Settings(upload_slots=1, rechoke_interval=1000.0, optimistic_every=1,
+                        idle_slot_seconds=idle_slot_seconds)
     async with sim_lab() as lab, lab.client("10.0.0.1", settings=settings) as seed:
         torrent = await seed.add_torrent(sample.info, await seed_storage(sample), upload_only=True)
         async with lab.fake_peer(seed, sample) as one, lab.fake_peer(seed, sample) as two:
@@ -318,13 +321,37 @@ async def test_a_peer_interested_again_while_unchoked_does_not_take_an_extra_slo
             await one.wait_for(msg.Unchoke)
             await two.send(msg.Interested())
             await until(lambda: peer_at(torrent, two).state.peer_interested)
-            assert not two.of(msg.Unchoke)
-            await one.send(msg.NotInterested())  # the slot goes to the peer waiting for it
+            yield torrent, one, two
+
+
+async def test_a_peer_interested_again_while_unchoked_does_not_take_an_extra_slot(sample, virtual):
+    """BEP 3: when an unchoked peer becomes interested and that makes more downloaders than
+    slots, the worst one is choked (here both have taken nothing, so either may be)."""
+    async with one_slot_two_interested(sample, idle_slot_seconds=0) as (torrent, one, two):
+        assert not two.of(msg.Unchoke)
+        await one.send(msg.NotInterested())  # the slot goes to the peer waiting for it
+        await two.wait_for(msg.Unchoke)
+        await one.send(msg.Interested())  # still unchoked: one slot, two downloaders
+        await until(lambda: one.of(msg.Choke) or two.of(msg.Choke))
+        busy = [p for p in torrent.peers.values() if not p.state.am_choking and p.state.peer_interested]
+        assert len(busy) == 1
+
+
+async def test_an_unchoked_peer_that_asks_for_nothing_leaves_its_slot_to_a_waiting_one(sample, virtual):
+    """Between rechokes a slot whose holder keeps asking stays with it; once it has asked for
+    nothing for idle_slot_seconds the waiting peer gets it."""
+    grace = 1.0
+    async with one_slot_two_interested(sample, idle_slot_seconds=grace) as (torrent, one, two):
+        for _ in range(8):  # four grace periods of asking, a block every half of one
+            await one.send(msg.Request(0, 0, 1024))
+            await trio.sleep(grace / 2)
+        assert len(one.of(msg.Piece)) == 8
+        assert not two.of(msg.Unchoke) and not one.of(msg.Choke), "a busy slot was taken away"
+        with trio.fail_after(10 * grace):  # long before a rechoke
             await two.wait_for(msg.Unchoke)
-            await one.send(msg.Interested())  # still unchoked: one slot, two downloaders
-            await until(lambda: one.of(msg.Choke) or two.of(msg.Choke))
-            busy = [p for p in torrent.peers.values() if not p.state.am_choking and p.state.peer_interested]
-            assert len(busy) == 1
+        await one.wait_for(msg.Choke)
+        unchoked = [p for p in torrent.peers.values() if not p.state.am_choking]
+        assert unchoked == [peer_at(torrent, two)]
 
 
 def peer_at(torrent: Torrent, fake: FakePeer):

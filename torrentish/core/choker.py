@@ -22,6 +22,10 @@ Every ``interval`` seconds the engine calls ``rechoke``. We unchoke:
 
 ``slots == 0`` means unlimited: every interested peer is unchoked.
 
+Between rechokes the engine can also take back a slot that is idle (``idle_slot``; off by default,
+``Settings.idle_slot_seconds``): the peer holding it is interested but has asked us for nothing for
+``grace`` seconds, e.g. because every piece of ours it lacks is on its way from someone else.
+
 Rotation is measured with ``now`` (every ``optimistic_every * interval`` seconds, with half an
 interval of slack), not by counting calls, so an extra rechoke, e.g. when a peer becomes
 interested, does not hurry the rotation.
@@ -35,7 +39,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 __all__ = ["ChokeCandidate", "Choker", "NEW_PEER_WEIGHT", "NEW_PEER_INTERVALS", "QUOTA_SECONDS",
-           "waiting_since"]
+           "idle_slot", "waiting_since"]
 
 NEW_PEER_WEIGHT = 3  # how much likelier a new peer is to be the optimistic unchoke
 NEW_PEER_INTERVALS = 3  # "new" = connected within this many rechoke intervals
@@ -58,6 +62,20 @@ def waiting_since(unchoked_at: float | None) -> float:
     """Round-robin order of peers waiting for a seed's slot: since their last unchoke, and a
     peer never unchoked (None) before all others."""
     return unchoked_at if unchoked_at is not None else -math.inf
+
+
+def idle_slot(now: float, unchoked_at: float | None, last_request_at: float | None, queued: int,
+              grace: float) -> bool:
+    """Whether an unchoked peer leaves its slot idle: nothing of its requests is queued with us
+    and it has asked for nothing for `grace` seconds, counted from its unchoke at the earliest
+    (its first requests need a round trip). A peer downloading from us keeps asking as blocks
+    arrive (its pipeline is topped up every 4 blocks or more), so `grace` must exceed a round trip
+    and the time a slow downloader takes for 4 blocks (1 s: 64 KiB/s). A slower one can look idle
+    once its requests left the queue for the socket; it is a plain bound, not a measured RTT."""
+    if queued or unchoked_at is None:
+        return False
+    quiet_since = unchoked_at if last_request_at is None else max(unchoked_at, last_request_at)
+    return now - quiet_since >= grace
 
 
 class Choker:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from torrentish.core.choker import ChokeCandidate, Choker, waiting_since
+from torrentish.core.choker import ChokeCandidate, Choker, idle_slot, waiting_since
 from torrentish.engine.pieces import PieceReadCache
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 READ_CACHE_BYTES = 32 * 1024 * 1024
 SEED_QUOTA_PIECES = 20  # a seed's round-robin slot lasts this many pieces (libtorrent's default)
+IDLE_CHECK_SECONDS = 0.5  # how often slots are checked for idle holders between rechokes
 
 
 class Uploads:
@@ -40,6 +41,8 @@ class Uploads:
         )
         # A free rider never unchokes anyone (for swarm experiments); it still downloads.
         self.free_rider = False
+        # When each peer's last request was accepted (idle slots); pruned as peers go.
+        self._last_request: dict[PeerConnection, float] = {}
 
     # ------------------------------------------------------------------------ messages
     def on_interested(self, peer: PeerConnection, m) -> None:
@@ -84,16 +87,44 @@ class Uploads:
         slots = self.torrent.settings.upload_slots
         if slots == 0 or self._unchoked_interested() >= slots:
             return
-        now = trio.current_time()
+        following = self._next_waiting(trio.current_time())
+        if following is not None:
+            self.unchoke(following)
+
+    def _next_waiting(self, now: float, passed_over: tuple = ()) -> PeerConnection | None:
+        """Who gets a slot that frees between rechokes: while seeding (round robin) the peer that
+        has waited longest since we last served it, while leeching the best reciprocator (ties:
+        first connected); never a snubbed peer while leeching."""
         seeding = self.torrent.picker.complete
         waiting = [p for p in self.torrent.peers.values()
-                   if p.state.am_choking and self._wants(p) and (seeding or not p.pipeline.snubbed)]
+                   if p.state.am_choking and self._wants(p) and (seeding or not p.pipeline.snubbed)
+                   and p not in passed_over]
         if not waiting:
+            return None
+        if seeding:
+            return min(waiting, key=lambda p: (waiting_since(p.state.unchoked_at), p.connected_at))
+        return max(waiting, key=lambda p: p.down.rate(now))
+
+    def reassign_idle_slots(self, now: float) -> None:
+        """A slot whose holder has asked for nothing for `idle_slot_seconds` goes to a waiting peer
+        (core/choker.py idle_slot): an interested peer may have nothing to ask of us for a while
+        (all it lacks of ours is on its way from others), and its slot is upload lost until the
+        next rechoke. The holder keeps its place in the rechoke's ranking."""
+        grace = self.torrent.settings.idle_slot_seconds
+        if (not grace or not self.torrent.settings.upload_slots or self.free_rider
+                or self.torrent.seeding.rotates_slots):
             return
-        if seeding:  # round robin: the peer that has waited longest since we last served it
-            self.unchoke(min(waiting, key=lambda p: (waiting_since(p.state.unchoked_at), p.connected_at)))
-        else:  # the best reciprocator; ties: first connected
-            self.unchoke(max(waiting, key=lambda p: p.down.rate(now)))
+        peers = self.torrent.peers
+        if len(self._last_request) > len(peers):
+            self._last_request = {p: t for p, t in self._last_request.items() if peers.get(p.peer_id) is p}
+        idle = [p for p in peers.values() if not p.state.am_choking and self._wants(p) and idle_slot(
+            now, p.state.unchoked_at, self._last_request.get(p), len(p.state.requested), grace)]
+        for peer in idle:
+            following = self._next_waiting(now, passed_over=tuple(idle))
+            if following is None:
+                return
+            self.choke(peer)
+            self.unchoke(following)
 
     def on_request(self, peer: PeerConnection, m) -> None:
         state = peer.state
@@ -102,6 +133,7 @@ class Uploads:
         if state.receive_request(m.index, m.begin, m.length):
             if self.torrent.seeding.may_serve(peer, m.index, m.begin):
                 peer.refused_requests = 0
+                self._last_request[peer] = trio.current_time()
                 peer.wake()
                 return
             state.unqueue_last()
@@ -190,8 +222,14 @@ class Uploads:
                 self.choke(peer)
 
     async def run(self) -> None:
-        """The BEP 3 rechoke round, every `rechoke_interval` seconds."""
+        """The BEP 3 rechoke round, every `rechoke_interval` seconds; idle slots are looked for
+        every IDLE_CHECK_SECONDS in between."""
+        settings = self.torrent.settings
         while True:
             await self.torrent.wait_for_peers()  # without peers a round has nothing to do
-            await trio.sleep(self.torrent.settings.rechoke_interval)
+            due = trio.current_time() + settings.rechoke_interval
+            while settings.idle_slot_seconds and trio.current_time() + IDLE_CHECK_SECONDS < due:
+                await trio.sleep(IDLE_CHECK_SECONDS)
+                self.reassign_idle_slots(trio.current_time())
+            await trio.sleep_until(due)
             self.rechoke(trio.current_time())
