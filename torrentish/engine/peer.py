@@ -164,6 +164,15 @@ class PeerConnection:
         self.state.send_have(index)
         self.send(wire.encode_have(index))
 
+    def send_haves(self, indices: list[int]) -> None:
+        """Several HAVEs in one write (engine/have_batch.py)."""
+        state, encode = self.state, wire.encode_have
+        out = bytearray()
+        for index in indices:
+            state.send_have(index)
+            out += encode(index)
+        self.send(out)
+
     def send_bitfield(self) -> None:
         self.send(wire.encode(msg.BitfieldMsg(self.state.send_bitfield())))
 
