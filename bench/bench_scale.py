@@ -2,12 +2,14 @@
 and 10,000 leechers").
 
     python bench/bench_scale.py bench/swarm/large-1000.toml [--leechers N] [--engine KEY=VALUE]
-        [--sim KEY=VALUE] [--json OUT]
+        [--sim KEY=VALUE] [--json OUT] [--progress]
 
 Runs the scenario in this process through runner_sim.run_sim and prints one JSON line: CPU
 seconds of the process (time.process_time; wall time is noisy on a shared machine), wall
 seconds, peak RSS (ru_maxrss), and the swarm's completion figures. --json also writes the run's
-results.json there (to compare two engines' runs byte for byte).
+results.json there (to compare two engines' runs byte for byte). --progress prints a line a
+swarm second to stderr (swarm time, leechers done, CPU s, peak RSS), so a run stopped by a time
+limit still says how far it got.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import ast
 import json
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +37,10 @@ def _pairs(items: list[str]) -> dict:
     return out
 
 
+def _peak_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", type=Path)
@@ -42,13 +49,19 @@ def main() -> None:
     parser.add_argument("--engine", action="append", default=[], help="KEY=VALUE over [engine]")
     parser.add_argument("--sim", action="append", default=[], help="KEY=VALUE over [sim]")
     parser.add_argument("--json", type=Path, help="write results.json here")
+    parser.add_argument("--progress", action="store_true", help="a line per swarm second on stderr")
     args = parser.parse_args()
     scenario = apply_overrides(load_scenario(args.scenario), leechers=args.leechers, seed=args.seed)
     scenario.engine.update(_pairs(args.engine))
     for key, value in _pairs(args.sim).items():
         setattr(scenario.sim, key, value)
     cpu, wall = time.process_time(), time.perf_counter()
-    result = run_sim(scenario)
+
+    def progress(t: float, done: int, total: int) -> None:
+        print(f"swarm {t:.0f} s: {done}/{total} done, cpu {time.process_time() - cpu:.0f} s, "
+              f"wall {time.perf_counter() - wall:.0f} s, peak rss {_peak_mb()} MB", file=sys.stderr, flush=True)
+
+    result = run_sim(scenario, progress=progress if args.progress else None)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     if args.json is not None:
         result.write(args.json)
@@ -57,7 +70,7 @@ def main() -> None:
         "scenario": scenario.name, "leechers": len(result.leechers()), "engine": scenario.engine,
         "sim": {"rx_lowat": scenario.sim.rx_lowat, "rx_hold": scenario.sim.rx_hold},
         "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "peak_rss_mb": _peak_mb(),
         "completed": len(done), "finished": result.finished,
         "last_completion": result.last_completion, "mean_completion": result.mean_completion,
         "t_min": result.bound.t_min,
