@@ -609,6 +609,7 @@ class Torrent:
         while True:
             now = trio.current_time()
             for peer in list(self.peers.values()):
+                peer.upkeep(now)  # idle and keepalive timers
                 self.check_requests(peer, now)
                 self.fill_requests(peer)
             self.connector.connect_more(now, self._nursery)
