@@ -4,7 +4,8 @@ A `PeerConnection` owns its stream and runs two tasks: a reader that feeds bytes
 hands every event to the torrent synchronously (no awaits between an event and its effects, so
 the torrent's bookkeeping never sees a half-applied change), and a writer that drains an outbox
 of control messages and the peer's queue of block requests. The writer batches many blocks into
-one `send_all`, which is what keeps the per-block Python cost low.
+one `send_all`, which is what keeps the per-block Python cost low. Its timers (idle, keepalive)
+are run by the torrent's once-a-second upkeep (`upkeep`), not by a task of its own.
 
 The protocol state of the link (who chokes whom, who wants what, what the peer has, what it asked
 of us) is a pure `PeerState` (torrentish.core.peer_state) that this object drives: the torrent's
@@ -48,6 +49,7 @@ INTERESTED = wire.encode(msg.Interested())
 NOT_INTERESTED = wire.encode(msg.NotInterested())
 HAVE_ALL = wire.encode(msg.HaveAll())
 HAVE_NONE = wire.encode(msg.HaveNone())
+KEEPALIVE = wire.encode_keepalive()
 
 
 class PeerClosed(Exception):
@@ -164,6 +166,15 @@ class PeerConnection:
         self.state.send_have(index)
         self.send(wire.encode_have(index))
 
+    def send_haves(self, indices: list[int]) -> None:
+        """Several HAVEs in one write (engine/have_batch.py)."""
+        state, encode = self.state, wire.encode_have
+        out = bytearray()
+        for index in indices:
+            state.send_have(index)
+            out += encode(index)
+        self.send(out)
+
     def send_bitfield(self) -> None:
         self.send(wire.encode(msg.BitfieldMsg(self.state.send_bitfield())))
 
@@ -207,7 +218,6 @@ class PeerConnection:
                 try:
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._writer)
-                        nursery.start_soon(self._keepalive)
                         self._handle(initial_events, trio.current_time())
                         await self._reader()
                 except* _PEER_FAULTS as group:
@@ -309,15 +319,12 @@ class PeerConnection:
                 await send_buffers(stream, buffers)
                 self.last_sent = trio.current_time()
 
-    async def _keepalive(self) -> None:
+    def upkeep(self, now: float) -> None:
+        """Drop a peer that has gone silent, keep a quiet link alive: called by the torrent's
+        once-a-second upkeep, which walks its peers anyway (Torrent._tick_loop), rather than by
+        a timer task of each connection's own (in a large swarm a third of all tasks)."""
         settings = self.torrent.settings
-        while True:
-            await trio.sleep(settings.keepalive_interval / 4)
-            now = trio.current_time()
-            if now - self.last_received > settings.idle_timeout:
-                self.close("idle: nothing received for too long")
-            if now - self.last_sent > settings.keepalive_interval:
-                self.send(wire.encode_keepalive())
-            self.torrent.check_requests(self, now)
-            if self.close_reason is not None:
-                raise PeerClosed(self.close_reason)
+        if now - self.last_received > settings.idle_timeout:
+            self.close("idle: nothing received for too long")
+        elif now - self.last_sent > settings.keepalive_interval:
+            self.send(KEEPALIVE)

@@ -34,6 +34,12 @@ class Settings:
     # Memory for pieces being assembled (each open piece is buffered until verified).
     assembly_budget: int = 64 * 1024 * 1024
 
+    # Seconds over which newly verified pieces are gathered and announced to each neighbour in
+    # one write of HAVEs (engine/have_batch.py); 0: each piece's HAVEs at once. BEP 3 allows the
+    # delay; it saves messages in large (simulated) swarms at the cost of neighbours learning
+    # of a piece that much later.
+    have_interval: float = 0.0
+
     # Requests others make of us
     max_queued_requests: int = 500  # advertised as reqq; beyond it requests are rejected
     request_flood_limit: int = 2000  # beyond this a peer is dropped

@@ -27,6 +27,7 @@ from torrentish.engine.checking import check_existing
 from torrentish.engine.connector import Connector, KnownPeer
 from torrentish.engine.extensions import Extension
 from torrentish.engine.hash_service import HashService
+from torrentish.engine.have_batch import HaveAnnouncer
 from torrentish.engine.peer import PeerConnection
 from torrentish.engine.pieces import PieceBuffer, SpareBuffers
 from torrentish.engine.seeding import Seeding
@@ -133,6 +134,7 @@ class Torrent:
         self.web_seeds: list = []  # the BEP 19 servers fetching for us (services/webseed), for status
         self.connector = Connector(self)
         self.uploads = Uploads(self)
+        self.haves = HaveAnnouncer(self)  # HAVEs of verified pieces, at once or gathered
         self.hash_service = HashService(self)
         # How we share what we have: BEP 3, or BEP 16 super-seeding for an initial seed (run()).
         self.seeding: Seeding = Seeding()
@@ -607,6 +609,7 @@ class Torrent:
         while True:
             now = trio.current_time()
             for peer in list(self.peers.values()):
+                peer.upkeep(now)  # idle and keepalive timers
                 self.check_requests(peer, now)
                 self.fill_requests(peer)
             self.connector.connect_more(now, self._nursery)

@@ -58,17 +58,9 @@ def _piece_verified(torrent: Torrent, index: int, contributors: set[object]) -> 
     torrent.verified_bytes += torrent.geometry.piece_size(index)
     torrent.resume_dirty = True
     torrent.events.publish(ev.PieceVerified(trio.current_time(), index))
-    for peer in list(torrent.peers.values()):
-        # To the peers that lack it, and to those that sent us its blocks: a BEP 16
-        # super-seed learns from that HAVE that the piece it revealed to us arrived.
-        # (Not to every peer that has it, as libtorrent's send_redundant_have does: in a
-        # large swarm those HAVEs cost more than all the others.)
-        pieces = peer.state.pieces
-        if index not in pieces or (peer.ban_key in contributors and not pieces.complete()):
-            peer.send_have(index)
-    if torrent.picker.complete:
-        torrent.finish()
-    torrent.refill_all()
+    # A HAVE to the neighbours, at once or with the next batch, and their pipelines refilled
+    # (engine/have_batch.py); the torrent finishes with its last piece.
+    torrent.haves.piece_verified(index, contributors)
 
 
 def _piece_failed(torrent: Torrent, buffer: PieceBuffer) -> None:

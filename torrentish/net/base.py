@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from torrentish.net.encrypted import EncryptedStream
 
 # handler(stream, (host, port)) serves one accepted connection; it owns the stream.
 ConnectionHandler = Callable[[trio.abc.Stream, tuple[str, int]], Awaitable[None]]
@@ -39,8 +38,9 @@ class Network(ABC):
 async def send_buffers(stream: trio.abc.Stream, buffers: list) -> None:
     """Send the buffers in order, all of them (a gathering send on TCP; no copy into one)."""
     if type(stream) is not trio.SocketStream:
-        if type(stream) is EncryptedStream:
-            await stream.send_buffers(buffers)
+        gather = getattr(stream, "send_buffers", None)  # encrypted and simulated streams
+        if gather is not None:
+            await gather(buffers)
         else:
             await stream.send_all(b"".join(buffers))
         return

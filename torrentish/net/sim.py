@@ -304,9 +304,13 @@ class SimNetwork:
         ba = _Flow(self._next_seq(), b, a)
         return SimStream(self, ab, ba), SimStream(self, ba, ab)
 
-    def _enqueue(self, flow: _Flow, data: bytes) -> None:
-        flow.backlog.append(data)
-        flow.backlog_bytes += len(data)
+    def _enqueue_all(self, flow: _Flow, buffers: list) -> None:
+        if not buffers:
+            return
+        backlog = flow.backlog
+        for data in buffers:
+            backlog.append(data)
+            flow.backlog_bytes += len(data)
         self._activate(flow)
 
     def _close_sending(self, flow: _Flow) -> None:
@@ -416,6 +420,16 @@ class SimStream(trio.abc.Stream):
         self._sending = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.send_buffers([bytes(data)] if data else [])
+
+    async def send_buffers(self, buffers: list) -> None:
+        """send_all of the buffers in order, without joining them (net.base.send_buffers).
+
+        Views are queued as they are, not copied: the peer writer's blocks are views of its
+        read cache, which reuses a piece's buffer only once no view of it is left
+        (engine/pieces.py), so a backlog of them costs no memory of its own; in a large swarm
+        copies of queued blocks were the largest share of it. A bytearray (the writer's
+        outbox of control messages) is copied, as its owner may reuse it."""
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this stream")
         if self._closed:
@@ -423,8 +437,8 @@ class SimStream(trio.abc.Stream):
         flow = self._out
         if flow.reset:
             raise trio.BrokenResourceError("connection reset by peer")
-        if data:
-            self._network._enqueue(flow, bytes(data))
+        if buffers:
+            self._network._enqueue_all(flow, [bytes(b) if type(b) is bytearray else b for b in buffers if len(b)])
         if flow.backlog_bytes <= self._network.config.send_buffer:
             await trio.lowlevel.checkpoint()
             return
