@@ -133,7 +133,8 @@ class Uploads:
         if state.receive_request(m.index, m.begin, m.length):
             if self.torrent.seeding.may_serve(peer, m.index, m.begin):
                 peer.refused_requests = 0
-                self._last_request[peer] = trio.current_time()
+                if self.torrent.settings.idle_slot_seconds:  # off by default: no clock read per request
+                    self._last_request[peer] = trio.current_time()
                 peer.wake()
                 return
             state.unqueue_last()

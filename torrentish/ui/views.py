@@ -53,6 +53,7 @@ class Watch:
         self.t0 = 0.0
         self.clock = Clock(0.0)  # replaced when the transfer starts; until then t counts from here
         self.events_dropped = 0  # events the bus dropped because this view fell behind
+        self._early: trio.MemoryReceiveChannel | None = None  # from subscribe(), until __call__
 
     def now(self) -> float:
         return trio.current_time()
@@ -65,7 +66,7 @@ class Watch:
 
     async def __call__(self, client, torrent) -> None:
         self.port = client.port
-        receive = getattr(self, "_early", None) or client.events.subscribe(EVENT_BUFFER)
+        receive, self._early = self._early or client.events.subscribe(EVENT_BUFFER), None
         self.t0 = torrent.started_at
         now = trio.current_time()
         self.clock = Clock(self.t0, time.time() - (now - self.t0))
